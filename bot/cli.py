@@ -1,0 +1,192 @@
+"""``nik``: the command line and Nik's one composition root.
+
+Commands: ``index``, ``search``, ``docs``, ``eval``. Expected failures (bad paths,
+corrupt files, missing index, bad configuration) print one line and exit 2;
+``--json`` prints machine-readable output on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.config import Settings, load_settings
+from bot.errors import EXPECTED
+from knowledge.embedder import make_embedder
+from knowledge.evaluation import evaluate, load_questions
+from knowledge.models import IndexProgress
+from knowledge.rerank import CohereReranker
+from knowledge.retriever import Mode
+from knowledge.service import KnowledgeBase
+
+MODES: tuple[Mode, ...] = ("hybrid", "fts", "vector")
+
+
+def build_knowledge(settings: Settings) -> KnowledgeBase:
+    """Wire the knowledge base from settings (embedder, optional reranker)."""
+    api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    embedder = make_embedder(settings.embedder, api_key, settings.openai_base_url)
+    reranker = None
+    if settings.cohere_api_key is not None:
+        reranker = CohereReranker(
+            settings.cohere_api_key.get_secret_value(), settings.rerank_model, settings.cohere_base_url
+        )
+    return KnowledgeBase(settings.index_uri, settings.data_dir, embedder, reranker)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    err = Console(stderr=True)
+    try:
+        settings = load_settings()
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return int(args.run(args, settings))
+    except EXPECTED as error:
+        err.print(f"[bold red]Fehler:[/] {error}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        err.print("abgebrochen")
+        return 130
+
+
+def _index(args: argparse.Namespace, settings: Settings) -> int:
+    paths = [Path(p) for p in args.paths] or [settings.manuals_dir]
+    kb = build_knowledge(settings)
+    if args.json:
+        report = kb.index(paths, rebuild=args.rebuild)
+    else:
+        with Progress(
+            TextColumn("[bold]Indexiere[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("Seiten"), TimeElapsedColumn(), transient=True,
+        ) as bar:
+            task = bar.add_task("", total=None)
+
+            def show(p: IndexProgress) -> None:
+                bar.update(task, completed=p.pages_done, total=p.pages_total, description=p.current_file[:40])
+
+            report = kb.index(paths, show, rebuild=args.rebuild)
+    summary = {
+        "documents": report.documents, "pages": report.pages, "chunks": report.chunks,
+        "added": len(report.added), "changed": len(report.changed), "removed": len(report.removed),
+        "seconds": report.seconds,
+    }
+    if args.json:
+        print(json.dumps({**summary, "skipped": [list(s) for s in report.skipped]}, ensure_ascii=False))
+    else:
+        out = Console()
+        out.print(
+            f"{report.documents} Handbücher, {report.pages} Seiten, {report.chunks} Abschnitte "
+            f"(neu {len(report.added)}, geändert {len(report.changed)}, entfernt {len(report.removed)}) "
+            f"in {report.seconds:.1f} s"
+        )
+        for file, reason in report.skipped:
+            out.print(f"[yellow]übersprungen:[/] {reason}", highlight=False)
+        if report.pages_without_text:
+            listed = ", ".join(f"{f} S. {p}" for f, p in report.pages_without_text[:10])
+            out.print(f"[yellow]Seiten ohne Textebene (Scan, noch nicht durchsuchbar):[/] {listed}", highlight=False)
+    return 1 if report.skipped and args.strict else 0
+
+
+def _search(args: argparse.Namespace, settings: Settings) -> int:
+    kb = build_knowledge(settings)
+    result = kb.search(args.query, k=args.k, product=args.product, mode=args.mode)
+    if args.json:
+        rows = [{"file": p.file, "title": p.title, "page": p.page, "score": p.score, "text": p.text} for p in result]
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    out = Console()
+    if not result.confident:
+        out.print(f"[yellow]Keine sichere Fundstelle in den Handbüchern[/] ({result.reason})", highlight=False)
+    for number, p in enumerate(result, start=1):
+        out.print(f"[bold]{number}. {p.title}, S. {p.page}[/]  [dim]{p.file} · {p.score:.4f}[/]", highlight=False)
+        out.print(_excerpt(p.text), highlight=False)
+    return 0
+
+
+def _docs(args: argparse.Namespace, settings: Settings) -> int:
+    docs = build_knowledge(settings).documents()
+    if args.json:
+        print(json.dumps([asdict(d) for d in docs], ensure_ascii=False))
+        return 0
+    table = Table("Titel", "Datei", "Seiten", "Sprache", "Hersteller", "indexiert")
+    for d in docs:
+        table.add_row(d.title, d.file, str(d.pages), d.language, d.manufacturer, d.indexed_at)
+    Console().print(table)
+    return 0
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    questions = load_questions(Path(args.qa))
+    kb = build_knowledge(settings)
+    modes = MODES if args.mode == "all" else (args.mode,)
+    results = {}
+    for mode in modes:
+        started = time.perf_counter()
+        report = evaluate(questions, lambda q, m=mode: kb.search(q, k=args.k, mode=m), k=args.k)
+        report["seconds"] = round(time.perf_counter() - started, 2)
+        results[mode] = report
+    if args.json:
+        print(json.dumps({"modes": results}, ensure_ascii=False))
+        return 0
+    table = Table("mode", "n", "hit@1", f"hit@{args.k}", f"doc_hit@{args.k}", "MRR", "unanswerable erkannt",
+                  "beantwortbar verworfen")
+    for mode, r in results.items():
+        table.add_row(mode, str(r["n"]), *(str(r[key]) for key in (
+            "hit@1", f"hit@{args.k}", f"doc_hit@{args.k}", "mrr", "unanswerable_detected", "answerable_flagged")))
+    Console().print(table)
+    for mode, r in results.items():
+        kinds = ", ".join(f"{kind}: {v.get(f'hit@{args.k}', v.get('unanswerable_detected'))}"
+                          for kind, v in r["by_kind"].items())
+        Console().print(f"[dim]{mode} by kind (hit@{args.k} / detected): {kinds}[/]", highlight=False)
+    return 0
+
+
+def _excerpt(text: str, limit: int = 300) -> str:
+    flat = " ⏎ ".join(line for line in text.splitlines() if line.strip())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nik", description="Nik – Handbuch-Assistent für Techniker")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    index = commands.add_parser("index", help="index manuals (default: NIK_MANUALS_DIR)")
+    index.add_argument("paths", nargs="*", help="folders or files; together they are the whole collection")
+    index.add_argument("--json", action="store_true")
+    index.add_argument("--rebuild", action="store_true", help="re-embed everything (e.g. after changing NIK_EMBEDDER)")
+    index.add_argument("--strict", action="store_true", help="exit 1 if any file could not be read")
+    index.set_defaults(run=_index)
+
+    search = commands.add_parser("search", help="search the indexed manuals")
+    search.add_argument("query")
+    search.add_argument("-k", type=int, default=5)
+    search.add_argument("--product", default=None, help="only manuals whose title/brand/product contains this")
+    search.add_argument("--mode", choices=MODES, default="hybrid")
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(run=_search)
+
+    docs = commands.add_parser("docs", help="list the indexed manuals")
+    docs.add_argument("--json", action="store_true")
+    docs.set_defaults(run=_docs)
+
+    ev = commands.add_parser("eval", help="retrieval quality on a question set (JSONL)")
+    ev.add_argument("qa")
+    ev.add_argument("-k", type=int, default=5)
+    ev.add_argument("--mode", choices=[*MODES, "all"], default="hybrid")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(run=_eval)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""Errors the core raises on purpose.
+
+    NikError                       base; ``str(err)`` is fit for the person who caused it
+    ├── ConfigError                an environment variable is missing or invalid
+    └── knowledge.errors.KnowledgeError (re-exported: manuals, index, documents)
+
+Anything else is a bug, caught only at the turn boundary and the framework's error hook.
+"""
+
+from __future__ import annotations
+
+from knowledge.errors import KnowledgeError
+
+
+class NikError(Exception):
+    """Base class of the core's own expected failures."""
+
+
+class ConfigError(NikError):
+    pass
+
+
+EXPECTED: tuple[type[Exception], ...] = (NikError, KnowledgeError)

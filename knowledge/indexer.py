@@ -1,0 +1,204 @@
+"""Incremental, crash-safe indexing of a manuals collection.
+
+``Indexer.run(paths)`` treats the given folders/files as the whole collection:
+new and changed files (by SHA-256) are parsed and embedded, removed ones dropped,
+unchanged ones copied with their vectors. Nothing changed → no new version. A file
+that cannot be read is reported and skipped; if an earlier version of it was
+indexed, that version stays. Vectors are cached per file content under
+``cache/vectors`` so a build killed midway does not embed everything again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lancedb.table import Table
+
+from knowledge import index
+from knowledge.catalog import load_catalog
+from knowledge.embedder import Embedder, Vectors
+from knowledge.errors import DocumentUnreadable, ManualsNotFound
+from knowledge.index import IndexedDocument, IndexState
+from knowledge.ingest import SUPPORTED_SUFFIXES, ParsedDocument, file_sha256, parse_document
+from knowledge.models import IndexProgress, IndexReport
+from knowledge.text import index_terms
+
+Progress = Callable[[IndexProgress], None]
+CHUNKER_VERSION = "3"  # bump when chunking or analysis changes: cached vectors are keyed by it
+EMBED_BATCH = 32
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    name: str  # relative to its collection root: what citations show
+    path: Path
+    root: Path
+
+
+def collect(paths: Iterable[Path]) -> list[SourceFile]:
+    """Manual files under ``paths`` (folders are searched recursively)."""
+    found: dict[str, SourceFile] = {}
+    for raw in paths:
+        path = raw.expanduser()
+        if not path.exists():
+            raise ManualsNotFound(f"{path}: no such file or folder")
+        if path.is_file():
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                raise ManualsNotFound(f"{path}: not a manual (PDF, Markdown or text)")
+            found.setdefault(path.name, SourceFile(path.name, path.resolve(), path.parent.resolve()))
+            continue
+        for file in sorted(path.rglob("*")):
+            if file.is_file() and file.suffix.lower() in SUPPORTED_SUFFIXES and not file.name.startswith("."):
+                name = file.relative_to(path).as_posix()
+                found.setdefault(name, SourceFile(name, file.resolve(), path.resolve()))
+    if not found:
+        shown = ", ".join(str(p) for p in paths)
+        raise ManualsNotFound(f"No manuals (PDF, Markdown, text) found in {shown}")
+    return [found[name] for name in sorted(found)]
+
+
+class Indexer:
+    def __init__(self, uri: str, data_dir: Path, embedder: Embedder) -> None:
+        self._uri = uri
+        self._data_dir = data_dir
+        self._embedder = embedder
+
+    def run(self, paths: Iterable[Path], progress: Progress | None = None, rebuild: bool = False) -> IndexReport:
+        started = time.monotonic()
+        sources = collect(list(paths))
+        with index.exclusive_build(self._data_dir / "index.lock"):
+            db = index.connect(self._uri)
+            state = index.read_state(db)
+            if state is not None and not rebuild:
+                index.check_embedder(state, self._embedder.name)
+            previous = state.by_file() if state is not None and not rebuild else {}
+            hashes = {s.name: file_sha256(s.path) for s in sources}
+            todo = [s for s in sources if s.name not in previous or previous[s.name].info.sha256 != hashes[s.name]]
+            removed = tuple(sorted(set(previous) - set(hashes)))
+            if state is not None and not todo and not removed and not rebuild:
+                index.drop_stale_tables(db, state.version)
+                return self._report(db, state, (), (), (), time.monotonic() - started)
+            version = (state.version if state else 0) + 1
+            chunks = db.create_table(f"chunks_v{version}", schema=index.chunk_schema(self._embedder.dim), mode="overwrite")
+            pages = db.create_table(f"pages_v{version}", schema=index.PAGE_SCHEMA, mode="overwrite")
+            kept = [previous[s.name] for s in sources if s.name in previous and s not in todo]
+            if kept and state is not None:
+                self._copy(db, state, {d.info.file for d in kept}, chunks, pages)
+            documents = {d.info.file: d for d in kept}
+            skipped: list[tuple[str, str]] = []
+            catalogs = {root: load_catalog(root) for root in {s.root for s in sources}}
+            total_pages = sum(d.info.pages for d in kept) + len(todo)  # refined as files are parsed
+            pages_done = sum(d.info.pages for d in kept)
+            for number, source in enumerate(todo, start=1):
+                if progress:
+                    progress(IndexProgress(len(kept) + number - 1, len(sources), pages_done, total_pages, source.name))
+                try:
+                    parsed = parse_document(source.path, source.name, catalogs[source.root].get(source.name))
+                except DocumentUnreadable as err:
+                    skipped.append((source.name, str(err)))
+                    if source.name in previous and state is not None:  # keep the last good version
+                        self._copy(db, state, {source.name}, chunks, pages)
+                        documents[source.name] = previous[source.name]
+                    continue
+                total_pages += parsed.info.pages - 1
+                self._add(parsed, hashes[source.name], chunks, pages)
+                pages_done += parsed.info.pages
+                info = replace(parsed.info, indexed_at=index.now_iso())
+                documents[source.name] = IndexedDocument(info, str(source.path))
+            if progress:
+                progress(IndexProgress(len(sources), len(sources), pages_done, total_pages))
+            chunks.create_fts_index(
+                "terms", base_tokenizer="whitespace", lower_case=False, stem=False,
+                remove_stop_words=False, ascii_folding=False, with_position=False, replace=True,
+            )
+            ordered = tuple(documents[name] for name in sorted(documents))
+            seconds = time.monotonic() - started
+            new_state = IndexState(version, index.now_iso(), self._embedder.name, self._embedder.dim, ordered, seconds)
+            index.commit_state(db, new_state)
+            index.drop_stale_tables(db, version)
+            added = tuple(s.name for s in todo if s.name not in previous and s.name in documents)
+            changed = tuple(s.name for s in todo if s.name in previous and s.name not in dict(skipped))
+            report = self._report(db, new_state, added, changed, removed, seconds)
+            return replace(report, skipped=tuple(skipped))
+
+    def _copy(self, db: lancedb.DBConnection, state: IndexState, files: set[str], chunks: Table, pages: Table) -> None:
+        """Carry rows of unchanged files from the current version into the new one."""
+        keep = pa.array(sorted(files))
+        for old_name, new_table in ((state.chunks_table, chunks), (state.pages_table, pages)):
+            rows = db.open_table(old_name).to_arrow()
+            selected = rows.filter(pc.is_in(rows["file"], value_set=keep))
+            if selected.num_rows:
+                new_table.add(selected)
+
+    def _add(self, parsed: ParsedDocument, sha: str, chunks: Table, pages: Table) -> None:
+        docs = parsed.chunks
+        vectors = self._vectors(parsed, sha)
+        title = parsed.info.title
+        rows = {
+            "file": [c.file for c in docs],
+            "title": [title] * len(docs),
+            "page": [c.page for c in docs],
+            "ordinal": [c.ordinal for c in docs],
+            "section": [c.section for c in docs],
+            "language": [c.language for c in docs],
+            "text": [c.text for c in docs],
+            "terms": [
+                " ".join(index_terms(f"{parsed.descriptor}\n{c.section}\n{c.text}", c.language)) for c in docs
+            ],
+            "vector": list(vectors),
+        }
+        if docs:
+            chunks.add(pa.Table.from_pydict(rows, schema=index.chunk_schema(self._embedder.dim)))
+        page_rows = {
+            "file": [parsed.info.file] * len(parsed.pages),
+            "page": [p.number for p in parsed.pages],
+            "text": [p.text for p in parsed.pages],
+        }
+        pages.add(pa.Table.from_pydict(page_rows, schema=index.PAGE_SCHEMA))
+
+    def _vectors(self, parsed: ParsedDocument, sha: str) -> Vectors:
+        texts = [embedding_text(parsed.info.title, c.section, c.text) for c in parsed.chunks]
+        key = hashlib.sha256(f"{self._embedder.name}|{CHUNKER_VERSION}|{sha}".encode()).hexdigest()[:32]
+        cache = self._data_dir / "cache" / "vectors" / f"{key}.npy"
+        if cache.is_file():
+            cached = np.load(cache)
+            if cached.shape == (len(texts), self._embedder.dim):
+                return np.asarray(cached, dtype=np.float32)
+        parts = [self._embedder.passages(texts[i : i + EMBED_BATCH]) for i in range(0, len(texts), EMBED_BATCH)]
+        vectors = np.concatenate(parts) if parts else np.zeros((0, self._embedder.dim), dtype=np.float32)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache.with_suffix(".tmp.npy")
+        np.save(temporary, vectors)
+        temporary.replace(cache)
+        return vectors
+
+    @staticmethod
+    def _report(db: lancedb.DBConnection, state: IndexState, added: tuple[str, ...],
+                changed: tuple[str, ...], removed: tuple[str, ...], seconds: float) -> IndexReport:
+        docs = state.documents
+        return IndexReport(
+            documents=len(docs),
+            pages=sum(d.info.pages for d in docs),
+            chunks=db.open_table(state.chunks_table).count_rows(),
+            added=added,
+            changed=changed,
+            removed=removed,
+            seconds=round(seconds, 2),
+            version=state.version,
+            pages_without_text=tuple((d.info.file, p) for d in docs for p in d.info.pages_without_text),
+        )
+
+
+def embedding_text(title: str, section: str, text: str) -> str:
+    """What the embedder sees for a chunk: where it stands, then what it says."""
+    head = f"{title} – {section}" if section else title
+    return f"{head}\n{text}"

@@ -1,0 +1,135 @@
+"""Reading-order text from a PDF page's character boxes.
+
+pdfium's plain text follows the content stream, which in many manuals interleaves
+table cells and the two halves of a landscape spread. Nik needs table rows intact
+as lines (an error-code row must stay ``Error: 405 Relais-Fehler …``), so lines are
+rebuilt from geometry: characters grouped by baseline, ordered left to right, a
+word space for a small gap and `` | `` for a cell-sized one. A landscape page with
+an empty vertical gutter near its middle is read as two columns (two-up spreads).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+from statistics import median
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+CELL_GAP = 1.6  # gap, in multiples of the font size, that separates table cells
+WORD_GAP = 0.18  # gap, in multiples of the font size, that separates words
+
+
+@dataclass(frozen=True, slots=True)
+class Glyph:
+    char: str
+    left: float
+    bottom: float
+    right: float
+    top: float
+    size: float
+
+    @property
+    def middle(self) -> float:
+        return (self.bottom + self.top) / 2
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    text: str
+    size: float  # median font height, to tell headings from body text
+
+
+def page_lines(page: pdfium.PdfPage) -> list[Line]:
+    """The page's text as lines in reading order (empty list: no text layer)."""
+    textpage = page.get_textpage()
+    try:
+        glyphs = _glyphs(textpage)
+        if not glyphs:
+            return []
+        width, height = page.get_size()
+        columns = _split_columns(glyphs, width) if width > height * 1.15 else [glyphs]
+        lines: list[Line] = []
+        for column in columns:
+            lines.extend(_lines(column))
+        return lines
+    finally:
+        textpage.close()
+
+
+def _glyphs(textpage: pdfium.PdfTextPage) -> list[Glyph]:
+    count = textpage.count_chars()
+    if count <= 0:
+        return []
+    raw = textpage.raw
+    box = pdfium_c.FS_RECTF()
+    glyphs: list[Glyph] = []
+    for index in range(count):
+        code = pdfium_c.FPDFText_GetUnicode(raw, index)
+        if code <= 32 or 0xD800 <= code <= 0xDFFF or code == 0xFFFE:
+            continue
+        if pdfium_c.FPDFText_IsGenerated(raw, index) == 1:
+            continue
+        # The loose box spans the font's ascent..descent: one height per font size,
+        # unlike the tight glyph box ("x" vs "h"), and unlike FPDFText_GetFontSize,
+        # which reports unscaled sizes for many generated PDFs.
+        if not pdfium_c.FPDFText_GetLooseCharBox(raw, index, ctypes.byref(box)):
+            continue
+        size = box.top - box.bottom
+        if size <= 0:
+            continue
+        glyphs.append(Glyph(chr(code), box.left, box.bottom, box.right, box.top, size))
+    return glyphs
+
+
+def _split_columns(glyphs: list[Glyph], width: float) -> list[list[Glyph]]:
+    """Split a spread at an empty vertical gutter in its middle fifth, if there is one."""
+    bins = [0] * (int(width) + 2)
+    for g in glyphs:
+        for x in range(max(int(g.left), 0), min(int(g.right) + 1, len(bins))):
+            bins[x] += 1
+    lo, hi = int(width * 0.4), int(width * 0.6)
+    best_start, best_len, start = -1, 0, -1
+    for x in range(lo, hi + 1):
+        if bins[x] == 0:
+            start = x if start < 0 else start
+            if x - start + 1 > best_len:
+                best_start, best_len = start, x - start + 1
+        else:
+            start = -1
+    if best_len < 4:
+        return [glyphs]
+    cut = best_start + best_len / 2
+    left = [g for g in glyphs if g.right <= cut]
+    right = [g for g in glyphs if g.right > cut]
+    return [side for side in (left, right) if side]
+
+
+def _lines(glyphs: list[Glyph]) -> list[Line]:
+    ordered = sorted(glyphs, key=lambda g: -g.middle)
+    rows: list[list[Glyph]] = []
+    row_mid = 0.0
+    for g in ordered:
+        if rows and abs(g.middle - row_mid) <= 0.45 * max(g.size, 1.0):
+            rows[-1].append(g)
+            row_mid += (g.middle - row_mid) / len(rows[-1])
+        else:
+            rows.append([g])
+            row_mid = g.middle
+    lines = [Line(_join(row), median(g.size for g in row)) for row in rows]
+    return [line for line in lines if line.text]
+
+
+def _join(row: list[Glyph]) -> str:
+    row.sort(key=lambda g: g.left)
+    size = median(g.size for g in row)
+    parts: list[str] = [row[0].char]
+    for prev, cur in zip(row, row[1:]):
+        gap = cur.left - prev.right
+        if gap > CELL_GAP * size:
+            parts.append(" | ")
+        elif gap > WORD_GAP * size:
+            parts.append(" ")
+        parts.append(cur.char)
+    return "".join(parts).strip()

@@ -1,0 +1,161 @@
+"""Text analysis shared by indexing and querying.
+
+Both sides of the full-text index go through ``index_terms`` / ``query_terms`` so
+that what a technician types ("growatt fehler 405", "uberhitzung", "E-013") meets
+what the manual prints ("Error: 405", "Überhitzung", "E013"). LanceDB's FTS then
+only splits on white space: the analysis lives here, testable and language-aware.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import snowballstemmer
+
+from knowledge.glossary import GLOSSARY_PARTS, expand_term
+
+_STEMMERS = {"de": "german", "en": "english", "nl": "dutch"}
+
+STOPWORDS = frozenset(
+    """
+    a an and are as at be by for from has have how i if in into is it its of on or
+    that the this to was what when where which who why will with you your do does
+    could should my me we our there these those than then
+    der die das den dem des ein eine einer eines einem einen und oder ist sind
+    wird werden wie was wo wer wann warum welche welcher welches welchen mit von
+    zu zum zur im in am an auf aus bei für fuer für ich du er sie es wir ihr man
+    mein meine nicht kein keine auch noch nur so da dann denn doch mal bitte
+    hat haben habe kann können koennen muss muessen müssen soll sollte darf
+    heißt heisst bedeutet bedeutung eigentlich gibt geht mach machen mache ob
+    beim vom vor nach über ueber unter bis seit als wenn weil dass daß ja nein
+    de het een en van is op te dat voor niet met zijn
+    """.split()
+)
+
+# Words that only frame a technician's question; dropping them keeps BM25 on content.
+QUESTION_NOISE = frozenset(
+    "zeigt zeigen meldet meldung steht hilfe problem frage los laut".split()
+)
+
+_DE_MARKERS = frozenset("der die das und ist nicht mit sie den von wird für werden auf eine".split())
+_EN_MARKERS = frozenset("the and is of to with for are be this not on by as".split())
+_NL_MARKERS = frozenset("de het een en van is op te dat voor niet met zijn worden".split())
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# "Error: 405", "Fehler 31", "ERR E101", "Warning202", "Fehlercode 27", "Alarm 2001"
+_KEYWORD_CODE = re.compile(
+    r"\b(?:error|err|fehler|fehlercode|fault|warning|warnung|alarm|störung|stoerung|"
+    r"code|statuscode|status)\s*(?:code)?\s*[:#.\-]?\s*([a-z]{0,2})[\- ]?0*(\d{1,5})\b",
+    re.IGNORECASE,
+)
+# "E013", "E-13", "F21", "F-27", "W08": a letter glued (or hyphenated) to digits
+_LETTER_CODE = re.compile(r"\b([efwa])-?0*(\d{1,4})\b", re.IGNORECASE)
+_CODE_CONFUSIONS = str.maketrans({"£": "E", "€": "E"})
+_TRANSCRIBED_UMLAUT = re.compile(r"(?<![aeiou])([aou])e")
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents: "Überhitzung" → "uberhitzung", ß → ss."""
+    text = unicodedata.normalize("NFKC", text).lower().replace("ß", "ss")
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def german_spelling(word: str) -> str:
+    """Fold the umlaut transcriptions a phone keyboard produces: "ueber" → "uber"."""
+    return _TRANSCRIBED_UMLAUT.sub(r"\1", word)
+
+
+def words(text: str) -> list[str]:
+    """Folded word tokens; single letters are dropped, numbers kept."""
+    return [w for w in _WORD.findall(fold(text)) if len(w) > 1 or w.isdigit()]
+
+
+def compound_parts(word: str) -> list[str]:
+    """Known trade words inside a long German compound ("nennfehlerstrom")."""
+    if len(word) < 9:
+        return []
+    return [part for part in GLOSSARY_PARTS if part in word and part != word]
+
+
+def error_codes(text: str) -> list[str]:
+    """Canonical code tokens (``c405``, ``ce13``) found in text."""
+    text = text.translate(_CODE_CONFUSIONS)
+    codes: list[str] = []
+    for match in _KEYWORD_CODE.finditer(text):
+        letters, number = match.group(1).lower(), str(int(match.group(2)))
+        codes.append(f"c{number}")
+        if letters:
+            codes.append(f"c{letters}{number}")
+    for match in _LETTER_CODE.finditer(text):
+        number = str(int(match.group(2)))
+        codes.append(f"c{match.group(1).lower()}{number}")
+        codes.append(f"c{number}")
+    return codes
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str, language: str) -> str:
+    name = _STEMMERS.get(language)
+    if name is None or word.isdigit() or len(word) < 4:
+        return word
+    return str(_stemmer(name).stemWord(word))
+
+
+@lru_cache(maxsize=8)
+def _stemmer(name: str) -> snowballstemmer.stemmer:
+    return snowballstemmer.stemmer(name)
+
+
+def detect_language(text: str) -> str:
+    """A cheap stop-word vote between German, English and Dutch ('' if no text)."""
+    tokens = _WORD.findall(text.lower())
+    if not tokens:
+        return ""
+    votes = {
+        "de": sum(t in _DE_MARKERS for t in tokens),
+        "en": sum(t in _EN_MARKERS for t in tokens),
+        "nl": sum(t in _NL_MARKERS for t in tokens) * 0.9,
+    }
+    best = max(votes, key=lambda k: votes[k])
+    return best if votes[best] > 0 else "en"
+
+
+def index_terms(text: str, language: str) -> list[str]:
+    """Terms stored in the FTS column for a chunk in ``language``."""
+    terms: list[str] = error_codes(text)
+    for word in words(text):
+        if word in STOPWORDS:
+            continue
+        if language == "de":
+            word = german_spelling(word)
+        terms.append(stem(word, language))
+        if language == "de":
+            # German compounds: "Nennfehlerstrom" also answers "fehlerstrom".
+            terms.extend(stem(part, "de") for part in compound_parts(word))
+    return terms
+
+
+def query_terms(text: str) -> list[str]:
+    """Terms for a query of unknown language: German and English stems, codes,
+    and the glossary's translations, de-duplicated in order."""
+    terms: list[str] = error_codes(text)
+    for word in words(text):
+        if word in STOPWORDS or word in QUESTION_NOISE:
+            continue
+        german = german_spelling(word)
+        terms.append(stem(german, "de"))
+        terms.append(stem(word, "en"))
+        terms.extend(stem(part, "de") for part in compound_parts(german))
+        for translated in expand_term(german):
+            for piece in words(translated):
+                if piece not in STOPWORDS:
+                    terms.append(stem(piece, "en"))
+                    terms.append(stem(german_spelling(piece), "de"))
+    return list(dict.fromkeys(terms))
+
+
+def content_words(text: str) -> list[str]:
+    """The query's own content words (no stop words, no noise), folded."""
+    return [w for w in words(text) if w not in STOPWORDS and w not in QUESTION_NOISE]
