@@ -24,7 +24,7 @@ from bot.config import Settings, load_settings
 from bot.errors import EXPECTED
 from knowledge.embedder import make_embedder
 from knowledge.evaluation import evaluate, load_questions
-from knowledge.models import IndexProgress
+from knowledge.models import IndexProgress, SearchResult
 from knowledge.rerank import CohereReranker
 from knowledge.retriever import Mode
 from knowledge.service import KnowledgeBase
@@ -66,8 +66,12 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
         report = kb.index(paths, rebuild=args.rebuild)
     else:
         with Progress(
-            TextColumn("[bold]Indexiere[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("Seiten"), TimeElapsedColumn(), transient=True,
+            TextColumn("[bold]Indexiere[/] {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("Seiten"),
+            TimeElapsedColumn(),
+            transient=True,
         ) as bar:
             task = bar.add_task("", total=None)
 
@@ -76,8 +80,12 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
 
             report = kb.index(paths, show, rebuild=args.rebuild)
     summary = {
-        "documents": report.documents, "pages": report.pages, "chunks": report.chunks,
-        "added": len(report.added), "changed": len(report.changed), "removed": len(report.removed),
+        "documents": report.documents,
+        "pages": report.pages,
+        "chunks": report.chunks,
+        "added": len(report.added),
+        "changed": len(report.changed),
+        "removed": len(report.removed),
         "seconds": report.seconds,
     }
     if args.json:
@@ -89,7 +97,7 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
             f"(neu {len(report.added)}, geändert {len(report.changed)}, entfernt {len(report.removed)}) "
             f"in {report.seconds:.1f} s"
         )
-        for file, reason in report.skipped:
+        for _file, reason in report.skipped:
             out.print(f"[yellow]übersprungen:[/] {reason}", highlight=False)
         if report.pages_without_text:
             listed = ", ".join(f"{f} S. {p}" for f, p in report.pages_without_text[:10])
@@ -132,21 +140,47 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     results = {}
     for mode in modes:
         started = time.perf_counter()
-        report = evaluate(questions, lambda q, m=mode: kb.search(q, k=args.k, mode=m), k=args.k)
+
+        def search(question: str, mode: Mode = mode) -> SearchResult:
+            return kb.search(question, k=args.k, mode=mode)
+
+        report = evaluate(questions, search, k=args.k)
         report["seconds"] = round(time.perf_counter() - started, 2)
         results[mode] = report
     if args.json:
         print(json.dumps({"modes": results}, ensure_ascii=False))
         return 0
-    table = Table("mode", "n", "hit@1", f"hit@{args.k}", f"doc_hit@{args.k}", "MRR", "unanswerable erkannt",
-                  "beantwortbar verworfen")
+    table = Table(
+        "mode",
+        "n",
+        "hit@1",
+        f"hit@{args.k}",
+        f"doc_hit@{args.k}",
+        "MRR",
+        "unanswerable erkannt",
+        "beantwortbar verworfen",
+    )
     for mode, r in results.items():
-        table.add_row(mode, str(r["n"]), *(str(r[key]) for key in (
-            "hit@1", f"hit@{args.k}", f"doc_hit@{args.k}", "mrr", "unanswerable_detected", "answerable_flagged")))
+        table.add_row(
+            mode,
+            str(r["n"]),
+            *(
+                str(r[key])
+                for key in (
+                    "hit@1",
+                    f"hit@{args.k}",
+                    f"doc_hit@{args.k}",
+                    "mrr",
+                    "unanswerable_detected",
+                    "answerable_flagged",
+                )
+            ),
+        )
     Console().print(table)
     for mode, r in results.items():
-        kinds = ", ".join(f"{kind}: {v.get(f'hit@{args.k}', v.get('unanswerable_detected'))}"
-                          for kind, v in r["by_kind"].items())
+        kinds = ", ".join(
+            f"{kind}: {v.get(f'hit@{args.k}', v.get('unanswerable_detected'))}" for kind, v in r["by_kind"].items()
+        )
         Console().print(f"[dim]{mode} by kind (hit@{args.k} / detected): {kinds}[/]", highlight=False)
     return 0
 

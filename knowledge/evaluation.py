@@ -83,9 +83,7 @@ def evaluate(questions: Sequence[Question], search: Callable[[str], SearchResult
     report: dict[str, Any] = {"n": len(questions)}
     for name in ("hit@1", f"hit@{k}", f"doc_hit@{k}", "mrr", "answerable_flagged"):
         report[name] = round(totals[name] / answerable, 3) if answerable else None
-    report["unanswerable_detected"] = (
-        round(totals["unanswerable_detected"] / unanswerable, 3) if unanswerable else None
-    )
+    report["unanswerable_detected"] = round(totals["unanswerable_detected"] / unanswerable, 3) if unanswerable else None
     report["by_kind"] = {
         kind: {name: (round(v / values["n"], 3) if name != "n" else int(v)) for name, v in values.items()}
         for kind, values in sorted(by_kind.items())

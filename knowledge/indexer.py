@@ -20,7 +20,6 @@ import lancedb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-
 from lancedb.table import Table
 
 from knowledge import index
@@ -88,7 +87,9 @@ class Indexer:
                 index.drop_stale_tables(db, state.version)
                 return self._report(db, state, (), (), (), time.monotonic() - started)
             version = (state.version if state else 0) + 1
-            chunks = db.create_table(f"chunks_v{version}", schema=index.chunk_schema(self._embedder.dim), mode="overwrite")
+            chunks = db.create_table(
+                f"chunks_v{version}", schema=index.chunk_schema(self._embedder.dim), mode="overwrite"
+            )
             pages = db.create_table(f"pages_v{version}", schema=index.PAGE_SCHEMA, mode="overwrite")
             kept = [previous[s.name] for s in sources if s.name in previous and s not in todo]
             if kept and state is not None:
@@ -117,8 +118,14 @@ class Indexer:
             if progress:
                 progress(IndexProgress(len(sources), len(sources), pages_done, total_pages))
             chunks.create_fts_index(
-                "terms", base_tokenizer="whitespace", lower_case=False, stem=False,
-                remove_stop_words=False, ascii_folding=False, with_position=False, replace=True,
+                "terms",
+                base_tokenizer="whitespace",
+                lower_case=False,
+                stem=False,
+                remove_stop_words=False,
+                ascii_folding=False,
+                with_position=False,
+                replace=True,
             )
             ordered = tuple(documents[name] for name in sorted(documents))
             seconds = time.monotonic() - started
@@ -151,9 +158,7 @@ class Indexer:
             "section": [c.section for c in docs],
             "language": [c.language for c in docs],
             "text": [c.text for c in docs],
-            "terms": [
-                " ".join(index_terms(f"{parsed.descriptor}\n{c.section}\n{c.text}", c.language)) for c in docs
-            ],
+            "terms": [" ".join(index_terms(f"{parsed.descriptor}\n{c.section}\n{c.text}", c.language)) for c in docs],
             "vector": list(vectors),
         }
         if docs:
@@ -182,8 +187,14 @@ class Indexer:
         return vectors
 
     @staticmethod
-    def _report(db: lancedb.DBConnection, state: IndexState, added: tuple[str, ...],
-                changed: tuple[str, ...], removed: tuple[str, ...], seconds: float) -> IndexReport:
+    def _report(
+        db: lancedb.DBConnection,
+        state: IndexState,
+        added: tuple[str, ...],
+        changed: tuple[str, ...],
+        removed: tuple[str, ...],
+        seconds: float,
+    ) -> IndexReport:
         docs = state.documents
         return IndexReport(
             documents=len(docs),

@@ -11,6 +11,7 @@ an empty vertical gutter near its middle is read as two columns (two-up spreads)
 from __future__ import annotations
 
 import ctypes
+import itertools
 from dataclasses import dataclass
 from statistics import median
 
@@ -125,7 +126,7 @@ def _join(row: list[Glyph]) -> str:
     row.sort(key=lambda g: g.left)
     size = median(g.size for g in row)
     parts: list[str] = [row[0].char]
-    for prev, cur in zip(row, row[1:]):
+    for prev, cur in itertools.pairwise(row):
         gap = cur.left - prev.right
         if gap > CELL_GAP * size:
             parts.append(" | ")

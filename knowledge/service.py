@@ -79,9 +79,7 @@ class KnowledgeBase:
         doc = self._document(file)
         if not 1 <= number <= doc.pages:
             raise DocumentNotFound(f"{doc.title} has pages 1–{doc.pages}, not {number}")
-        rows = (
-            self._current().pages.search().where(f"file = {_quote(doc.file)} AND page = {number}").limit(1).to_list()
-        )
+        rows = self._current().pages.search().where(f"file = {_quote(doc.file)} AND page = {number}").limit(1).to_list()
         text = str(rows[0]["text"]) if rows else ""
         return Page(number, tuple(text.splitlines()))
 

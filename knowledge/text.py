@@ -35,9 +35,7 @@ STOPWORDS = frozenset(
 )
 
 # Words that only frame a technician's question; dropping them keeps BM25 on content.
-QUESTION_NOISE = frozenset(
-    "zeigt zeigen meldet meldung steht hilfe problem frage los laut".split()
-)
+QUESTION_NOISE = frozenset("zeigt zeigen meldet meldung steht hilfe problem frage los laut".split())
 
 _DE_MARKERS = frozenset("der die das und ist nicht mit sie den von wird für werden auf eine".split())
 _EN_MARKERS = frozenset("the and is of to with for are be this not on by as".split())
@@ -53,6 +51,7 @@ _KEYWORD_CODE = re.compile(
 # "E013", "E-13", "F21", "F-27", "W08": a letter glued (or hyphenated) to digits
 _LETTER_CODE = re.compile(r"\b([efwa])-?0*(\d{1,4})\b", re.IGNORECASE)
 _CODE_CONFUSIONS = str.maketrans({"£": "E", "€": "E"})
+_RUNS = re.compile(r"[^\W\d_]+|\d+")
 _TRANSCRIBED_UMLAUT = re.compile(r"(?<![aeiou])([aou])e")
 
 
@@ -70,6 +69,13 @@ def german_spelling(word: str) -> str:
 def words(text: str) -> list[str]:
     """Folded word tokens; single letters are dropped, numbers kept."""
     return [w for w in _WORD.findall(fold(text)) if len(w) > 1 or w.isdigit()]
+
+
+def model_parts(word: str) -> list[str]:
+    """Letter and digit runs of a model name: "mic600tl" → "mic", "600", "tl"."""
+    if not (any(c.isdigit() for c in word) and any(c.isalpha() for c in word)):
+        return []
+    return [run for run in _RUNS.findall(word) if len(run) >= 2]
 
 
 def compound_parts(word: str) -> list[str]:
@@ -131,29 +137,39 @@ def index_terms(text: str, language: str) -> list[str]:
         if language == "de":
             word = german_spelling(word)
         terms.append(stem(word, language))
+        terms.extend(model_parts(word))
         if language == "de":
             # German compounds: "Nennfehlerstrom" also answers "fehlerstrom".
             terms.extend(stem(part, "de") for part in compound_parts(word))
     return terms
 
 
-def query_terms(text: str) -> list[str]:
-    """Terms for a query of unknown language: German and English stems, codes,
-    and the glossary's translations, de-duplicated in order."""
-    terms: list[str] = error_codes(text)
+def query_groups(text: str) -> list[tuple[str, ...]]:
+    """One group of alternative terms per thing the technician asked about: each
+    error code, and each content word with its German and English stems, compound
+    parts and glossary translations. A passage "covers" a group if it has any term."""
+    groups: list[tuple[str, ...]] = []
+    codes = error_codes(text)
+    if codes:
+        groups.append(tuple(dict.fromkeys(codes)))
     for word in words(text):
         if word in STOPWORDS or word in QUESTION_NOISE:
             continue
         german = german_spelling(word)
-        terms.append(stem(german, "de"))
-        terms.append(stem(word, "en"))
-        terms.extend(stem(part, "de") for part in compound_parts(german))
+        group = [stem(german, "de"), stem(word, "en"), *model_parts(word)]
+        group.extend(stem(part, "de") for part in compound_parts(german))
         for translated in expand_term(german):
             for piece in words(translated):
                 if piece not in STOPWORDS:
-                    terms.append(stem(piece, "en"))
-                    terms.append(stem(german_spelling(piece), "de"))
-    return list(dict.fromkeys(terms))
+                    group.append(stem(piece, "en"))
+                    group.append(stem(german_spelling(piece), "de"))
+        groups.append(tuple(dict.fromkeys(group)))
+    return groups
+
+
+def query_terms(text: str) -> list[str]:
+    """All terms of ``query_groups``, de-duplicated in order: the BM25 query."""
+    return list(dict.fromkeys(term for group in query_groups(text) for term in group))
 
 
 def content_words(text: str) -> list[str]:

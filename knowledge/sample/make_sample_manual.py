@@ -275,9 +275,7 @@ def single_line_table(
         natural.append(widest + 2 * padding_x + 1.5)
     total = sum(natural)
     if total > pdf.epw:
-        raise ValueError(
-            f"Table needs {total:.1f} mm but only {pdf.epw:.1f} mm are available; shorten the cell texts"
-        )
+        raise ValueError(f"Table needs {total:.1f} mm but only {pdf.epw:.1f} mm are available; shorten the cell texts")
     scale = pdf.epw / total
     widths = [w * scale for w in natural]
 

@@ -1,0 +1,115 @@
+"""knowledge.text: what a technician types must meet what the manual prints."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowledge.text import detect_language, error_codes, fold, index_terms, query_groups, query_terms
+
+
+@pytest.mark.parametrize(
+    ("raw", "folded"),
+    [
+        ("Überhitzung", "uberhitzung"),
+        ("Straße", "strasse"),
+        ("ÄÖÜ äöü", "aou aou"),
+        ("Isolation prüfen", "isolation prufen"),
+        ("ﬁlter", "filter"),  # NFKC: ligature
+    ],
+)
+def test_fold_lowercases_and_strips_accents(raw: str, folded: str) -> None:
+    assert fold(raw) == folded
+
+
+@pytest.mark.parametrize(
+    "text", ["Fehler 405", "error405", "E-405", "Error: 405", "ERROR 405", "Fehlercode 405", "Fehler 0405"]
+)
+def test_error_code_spellings_share_the_canonical_token(text: str) -> None:
+    assert "c405" in error_codes(text)
+
+
+def test_letter_codes_keep_their_letter_and_drop_leading_zeros() -> None:
+    codes = error_codes("E013")
+    assert "ce13" in codes and "c13" in codes
+    assert set(error_codes("E-13")) == set(codes)
+    assert set(error_codes("E013 Fehlerstrom zu hoch")) == set(codes)
+
+
+@pytest.mark.parametrize(
+    ("text", "token"),
+    [("W08", "cw8"), ("F-27", "cf27"), ("Warning202", "c202"), ("Alarm 2001", "c2001"),
+     ("Statuscode 1173", "c1173"), ("£013", "ce13")],
+)
+def test_other_code_forms(text: str, token: str) -> None:
+    assert token in error_codes(text)
+
+
+def test_plain_prose_has_no_error_codes() -> None:
+    assert error_codes("Der Wechselrichter speist nach 60 Sekunden Netzprüfung ein") == []
+
+
+def test_different_codes_do_not_meet() -> None:
+    query = set(query_terms("Fehler 405"))
+    manual = set(index_terms("Error: 406 Bus-Fehler", "de"))
+    assert not {t for t in query & manual if t.startswith("c")}
+
+
+@pytest.mark.parametrize(
+    ("query", "manual_text", "language"),
+    [
+        ("growatt fehler 405", "Error: 405 Relais-Fehler", "de"),
+        ("error408", "Error: 408 Überhitzung", "de"),
+        ("Fehler 408", "Error: 408 Überhitzung", "de"),
+        ("uberhitzung", "Error: 408 Überhitzung", "de"),
+        ("ueberhitzung", "Error: 408 Überhitzung", "de"),
+        ("Überhitzung", "Error: 408 Überhitzung", "de"),
+        ("E-13", "E013 Fehlerstrom zu hoch (GFCI)", "de"),
+        ("fehlerstrom", "Nennfehlerstrom von mehr als 300 mA", "de"),
+        ("abschlusswiderstand", "The termination resistor is 120 Ohm", "en"),
+        ("wechselrichter", "The inverter shuts down", "en"),
+        ("inverter", "Der Wechselrichter schaltet ab", "de"),
+    ],
+)
+def test_query_terms_meet_index_terms(query: str, manual_text: str, language: str) -> None:
+    assert set(query_terms(query)) & set(index_terms(manual_text, language))
+
+
+def test_error_code_query_meets_the_code_itself() -> None:
+    assert "c405" in set(query_terms("growatt fehler 405")) & set(index_terms("Error: 405 Relais-Fehler", "de"))
+
+
+def test_query_terms_are_unique_and_skip_stop_words() -> None:
+    terms = query_terms("Was ist der Fehler, was bedeutet der Fehler?")
+    assert len(terms) == len(set(terms))
+    assert not {"was", "ist", "der", "bedeutet"} & set(terms)
+    assert query_terms("was ist das") == []
+
+
+def test_query_groups_one_group_per_asked_thing() -> None:
+    groups = query_groups("E013 Lüfter")
+    assert groups[0] == tuple(dict.fromkeys(error_codes("E013")))  # the code comes first
+    luefter = [g for g in groups if "lufter" in g]
+    assert len(luefter) == 1 and "fan" in luefter[0]  # the glossary translates "Lüfter"
+
+
+def test_index_terms_drop_stop_words_and_single_letters_keep_numbers() -> None:
+    terms = index_terms("Der Wechselrichter und die Spannung 600 V", "de")
+    assert "600" in terms
+    assert not {"der", "und", "die", "v"} & set(terms)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Der Wechselrichter ist nicht mit dem Netz verbunden und wird abgeschaltet.", "de"),
+        ("The inverter is not connected to the grid and will shut down.", "en"),
+        ("De omvormer is niet met het net verbonden en wordt uitgeschakeld.", "nl"),
+    ],
+)
+def test_detect_language(text: str, language: str) -> None:
+    assert detect_language(text) == language
+
+
+def test_detect_language_without_text() -> None:
+    assert detect_language("") == ""
+    assert detect_language("4711 0815") == "en"  # words but no markers: the default
