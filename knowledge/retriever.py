@@ -37,14 +37,17 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["hybrid", "fts", "vector"]
 CANDIDATES = 60
-MIN_COSINE = 0.83  # e5-small cosine below which a passage is only "near", not "about"
-MIN_COVERAGE = 0.5  # share of the query's content terms the best passage must contain
+# Share of the question's content words (each with its stems and translations) the
+# best passage must contain. On 75 dev/extra questions: answerable ones ≥ 0.22,
+# those about a covered brand but an uncovered topic ≤ 0.44. Vector similarity did
+# not separate them (e5-small cosines 0.83-0.92 on both sides), so it is not used.
+MIN_COVERAGE = 0.45
 _COLUMNS = ["file", "title", "page", "ordinal", "section", "text", "terms"]
 _FTS_COLUMNS = [*_COLUMNS, "vector", "_score"]
 _VECTOR_COLUMNS = [*_COLUMNS, "vector", "_distance"]
 # Weight of BM25 in the fused score. On the dev set (40 questions) MRR was flat
 # between 0.4 and 0.7 (0.77-0.79) and fell off outside; plain RRF gave 0.73.
-LEXICAL_SHARE = 0.55
+LEXICAL_SHARE = 0.65
 
 
 class Reranker(Protocol):
@@ -203,16 +206,15 @@ def _confidence(
     if not passages:
         return False, "no passage matches"
     best = fused[0]
-    cosine = max((c.cosine for c in fused[:5]), default=0.0)
     chunk_terms = set(str(best.row.get("terms", "")).split())
     coverage = sum(any(t in chunk_terms for t in g) for g in groups) / max(len(groups), 1)
     codes = [t for g in groups for t in g if re.fullmatch(r"c[a-z]?\d+", t)]
     numbers = {re.sub(r"^c[a-z]?", "", code) for code in codes}
     if codes and not any(code in chunk_terms for code in codes) and not numbers & chunk_terms:
         return False, "the error code does not occur in the best passage"
-    if cosine >= MIN_COSINE or coverage >= MIN_COVERAGE:
+    if coverage >= MIN_COVERAGE:
         return True, ""
-    return False, f"weak match (cosine {cosine:.2f}, coverage {coverage:.2f})"
+    return False, f"the best passage covers only {coverage:.0%} of the question's terms"
 
 
 def _key(row: dict[str, object]) -> tuple[str, int, int]:

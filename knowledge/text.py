@@ -51,6 +51,9 @@ _KEYWORD_CODE = re.compile(
 # "E013", "E-13", "F21", "F-27", "W08": a letter glued (or hyphenated) to digits
 _LETTER_CODE = re.compile(r"\b([efwa])-?0*(\d{1,4})\b", re.IGNORECASE)
 _CODE_CONFUSIONS = str.maketrans({"£": "E", "€": "E"})
+# A code table row: "36=input polarity reversed", "83 | Battery voltage too low"
+_TABLE_CODE = re.compile(r"^\s*0*(\d{1,4})\s*(?:=|\|)\s*[^\W\d_]", re.MULTILINE)
+_HYPHENATED = re.compile(r"\b([^\W\d_]{2,})-([^\W\d_]{2,})\b")
 _RUNS = re.compile(r"[^\W\d_]+|\d+")
 _TRANSCRIBED_UMLAUT = re.compile(r"(?<![aeiou])([aou])e")
 
@@ -131,6 +134,10 @@ def detect_language(text: str) -> str:
 def index_terms(text: str, language: str) -> list[str]:
     """Terms stored in the FTS column for a chunk in ``language``."""
     terms: list[str] = error_codes(text)
+    terms.extend(f"c{int(n)}" for n in _TABLE_CODE.findall(text))
+    # "Pre-charge" is also found as "precharge", "DC-Trennschalter" as "dctrennschalter"
+    joined = " ".join(a + b for a, b in _HYPHENATED.findall(text))
+    text = f"{text}\n{joined}" if joined else text
     for word in words(text):
         if word in STOPWORDS:
             continue
