@@ -57,7 +57,7 @@ from _common import (
 from knowledge import index
 from knowledge.catalog import BRANDS
 from knowledge.embedder import Embedder, Vectors
-from knowledge.errors import KnowledgeError
+from knowledge.errors import IndexMissing, KnowledgeError
 from knowledge.index import IndexedDocument, IndexState
 from knowledge.models import DocumentInfo
 from knowledge.retriever import CANDIDATES, Mode
@@ -67,6 +67,7 @@ from knowledge.text import detect_language, error_codes, index_terms
 TARGET_REAL_P50_MS = 30.0
 TARGET_SYNTHETIC_P50_MS = 80.0
 ANN_KINDS = ("ivf_pq", "ivf_hnsw_sq")
+REFINE = 10  # refine_factor tried for the recall figure (the retriever sets none)
 
 # Fallback vocabulary when the corpus is not there: trade words, German and English.
 _ROOTS_DE = (
@@ -148,7 +149,7 @@ def measure_kb(kb: KnowledgeBase, queries: Sequence[str], repeat: int, warmup: i
 
         samples = time_calls(call, queries, repeat)
         result[mode] = latency_summary(samples)
-        if timed is not None and mode != "fts":
+        if timed is not None and any(embed_ms):  # the retriever may embed the query in every mode
             result[f"{mode}_minus_embed"] = latency_summary([s - e for s, e in zip(samples, embed_ms, strict=True)])
     result["embed_query"] = latency_summary(time_calls(kb.embedder.query, queries, repeat))
     return result
@@ -160,6 +161,8 @@ def measure_kb(kb: KnowledgeBase, queries: Sequence[str], repeat: int, warmup: i
 def open_or_build(data_dir: Path | None, corpus: Path, limit: int | None, embedder: Embedder,
                   tmp: Path) -> tuple[KnowledgeBase, dict[str, Any]]:
     if data_dir is not None:
+        if not (data_dir / "lancedb").is_dir():  # KnowledgeBase would create the folder; stay read-only
+            raise IndexMissing(f"{data_dir}: no lancedb folder here; index first (NIK_DATA_DIR=... nik index)")
         kb = KnowledgeBase(str(data_dir / "lancedb"), data_dir, TimedEmbedder(embedder))
         state = kb.state()  # raises IndexMissing / EmbedderMismatch
         chunks = lancedb.connect(str(data_dir / "lancedb")).open_table(state.chunks_table).count_rows()
@@ -297,8 +300,38 @@ def _chunk_text(rng: random.Random, nrng: np.random.Generator, vocab: Vocabulary
     return "\n".join(lines)
 
 
+class VectorSource:
+    """Synthetic chunk vectors: random unit vectors, or (``base`` given) noisy copies of
+    real chunk embeddings, each at cosine ≈ ``cosine`` to its base vector, so the
+    collection is clustered like real embeddings and ANN recall means something."""
+
+    def __init__(self, dim: int, rng: np.random.Generator, base: np.ndarray | None, cosine: float) -> None:
+        self._dim = dim
+        self._rng = rng
+        self._base = base
+        self._noise = float(np.tan(np.arccos(cosine))) / np.sqrt(dim)
+
+    def take(self, count: int) -> np.ndarray:
+        if self._base is None:
+            vectors = self._rng.standard_normal((count, self._dim), dtype=np.float32)
+        else:
+            picks = self._rng.integers(0, len(self._base), size=count)
+            noise = self._rng.standard_normal((count, self._dim), dtype=np.float32) * np.float32(self._noise)
+            vectors = self._base[picks] + noise
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors.astype(np.float32)
+
+
+def real_vectors(data_dir: Path, embedder: Embedder) -> np.ndarray:
+    """All chunk vectors of the current index in ``data_dir`` (read-only)."""
+    db = lancedb.connect(str(data_dir / "lancedb"))
+    state = index.require_state(db, embedder.name)
+    column = db.open_table(state.chunks_table).to_arrow().column("vector").combine_chunks()
+    return np.asarray(column.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, state.dim)
+
+
 def build_synthetic(root: Path, rows: int, files: int, dim: int, embedder_name: str, vocab: Vocabulary,
-                    seed: int) -> dict[str, Any]:
+                    seed: int, source: VectorSource) -> dict[str, Any]:
     """Write a committed ``chunks_v1``/``pages_v1`` index of ``rows`` chunks under ``root``."""
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
@@ -338,8 +371,7 @@ def build_synthetic(root: Path, rows: int, files: int, dim: int, embedder_name: 
             ordinal += 1
         terms = [" ".join(memo.terms(f"{descriptor}\n{s}\n{t}", language))
                  for s, t in zip(sections, texts, strict=True)]
-        vectors = nrng.standard_normal((count, dim), dtype=np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = source.take(count)
         table = pa.Table.from_pydict(
             {
                 "file": [file] * count,
@@ -416,21 +448,31 @@ def create_ann(table: lancedb.table.Table, kind: str) -> float:
     return time.perf_counter() - started
 
 
-def vector_recall(table: Any, embedder: Embedder, queries: Sequence[str]) -> float:
-    """Mean share of the exact top-``CANDIDATES`` cosine neighbours the ANN index returns."""
+def vector_recall(table: Any, embedder: Embedder, queries: Sequence[str],
+                  refine: int | None = None) -> tuple[float, float]:
+    """Mean share of the exact top-``CANDIDATES`` cosine neighbours the ANN index returns
+    (as the retriever queries it, or with ``refine_factor(refine)``), and the median
+    milliseconds of that ANN query alone (no embedding, no filter)."""
     def keys(rows: list[dict[str, Any]]) -> set[tuple[str, int, int]]:
         return {(str(r["file"]), int(r["page"]), int(r["ordinal"])) for r in rows}
 
+    columns = ["file", "page", "ordinal", "_distance"]
     shares: list[float] = []
+    times: list[float] = []
     for query in queries:
         vector = embedder.query(query)
-        columns = ["file", "page", "ordinal", "_distance"]
         exact = table.search(vector, vector_column_name="vector").distance_type("cosine").select(columns) \
             .bypass_vector_index().limit(CANDIDATES).to_list()
-        approx = table.search(vector, vector_column_name="vector").distance_type("cosine").select(columns) \
-            .limit(CANDIDATES).to_list()
+        approx_query = table.search(vector, vector_column_name="vector").distance_type("cosine").select(columns)
+        if refine:
+            approx_query = approx_query.refine_factor(refine)
+        started = time.perf_counter()
+        approx = approx_query.limit(CANDIDATES).to_list()
+        times.append((time.perf_counter() - started) * 1000.0)
         shares.append(len(keys(exact) & keys(approx)) / max(len(exact), 1))
-    return float(np.mean(shares)) if shares else 0.0
+    if not shares:
+        return 0.0, 0.0
+    return float(np.mean(shares)), float(np.median(times))
 
 
 def run_synthetic(args: argparse.Namespace, embedder: Embedder) -> dict[str, Any]:
@@ -438,7 +480,12 @@ def run_synthetic(args: argparse.Namespace, embedder: Embedder) -> dict[str, Any
     queries = synthetic_queries(args.queries, args.qa, vocab, args.seed)
     with tempfile.TemporaryDirectory(prefix="nik-bench-synthetic-") as tmp:
         root = Path(tmp)
-        build = build_synthetic(root, args.synthetic, args.files, embedder.dim, embedder.name, vocab, args.seed)
+        base = real_vectors(args.vectors_from, embedder) if args.vectors_from else None
+        source = VectorSource(embedder.dim, np.random.default_rng(args.seed + 2), base, args.noise_cosine)
+        build = build_synthetic(root, args.synthetic, args.files, embedder.dim, embedder.name, vocab, args.seed,
+                                source)
+        build["vectors"] = (f"{len(base)} real chunk vectors from {args.vectors_from} + noise (cosine≈"
+                            f"{args.noise_cosine:g})" if base is not None else "random unit vectors")
         uri = str(root / "lancedb")
         flat = measure_kb(KnowledgeBase(uri, root, TimedEmbedder(embedder)), queries, args.repeat, args.warmup, args.k)
         variants: dict[str, Any] = {"flat": flat}
@@ -451,8 +498,13 @@ def run_synthetic(args: argparse.Namespace, embedder: Embedder) -> dict[str, Any
             seconds = create_ann(table, kind)
             table = lancedb.connect(uri).open_table("chunks_v1")
             kb = KnowledgeBase(uri, root, TimedEmbedder(embedder))  # fresh handles see the new index
+            recall, ann_ms = vector_recall(table, embedder, queries)
+            refined, refined_ms = vector_recall(table, embedder, queries, REFINE)
             variants[kind] = {"index_build_s": round(seconds, 1),
-                              "vector_recall_at_candidates": round(vector_recall(table, embedder, queries), 3),
+                              "vector_recall_at_candidates": round(recall, 3),
+                              f"vector_recall_refine_{REFINE}": round(refined, 3),
+                              "ann_query_p50_ms": round(ann_ms, 1),
+                              f"ann_query_refine_{REFINE}_p50_ms": round(refined_ms, 1),
                               **measure_kb(kb, queries, args.repeat, args.warmup, args.k)}
     for variant in variants.values():
         variant["target_met"] = variant["hybrid"]["p50_ms"] <= TARGET_SYNTHETIC_P50_MS
@@ -474,10 +526,10 @@ def _latency_rows(result: dict[str, Any], target: float) -> list[tuple[str, Any]
     ]
     if "hybrid_minus_embed" in result:
         rows.append(("  hybrid minus embed", line(result["hybrid_minus_embed"])))
-    rows.append(("  mode=fts", line(result["fts"])))
-    rows.append(("  mode=vector", line(result["vector"])))
-    if "vector_minus_embed" in result:
-        rows.append(("  vector minus embed", line(result["vector_minus_embed"])))
+    for mode in ("fts", "vector"):
+        rows.append((f"  mode={mode}", line(result[mode])))
+        if f"{mode}_minus_embed" in result:
+            rows.append((f"  {mode} minus embed", line(result[f"{mode}_minus_embed"])))
     rows.append(("first (cold) search", f"{result['first_search_ms']:.1f} ms"))
     return rows
 
@@ -495,13 +547,19 @@ def print_human(result: dict[str, Any]) -> None:
         return
     print_table(f"Synthetic search — {info['chunks']} chunks — {result['embedder']} — {where}", [
         ("index", f"{info['files']} files, {info['pages']} pages, dim {info['dim']}, vocabulary: {info['vocabulary']}"),
+        ("vectors", info["vectors"]),
         ("build", f"generate+write {info['generate_and_write_s']} s, FTS index {info['fts_index_s']} s"),
     ])
     for name, variant in result["variants"].items():
         rows = [("queries", f"{variant['queries']} × {variant['repeat']}")]
         if name != "flat":
             rows += [("ANN index build", f"{variant['index_build_s']} s"),
-                     ("vector recall@60", f"{variant['vector_recall_at_candidates']:.3f} vs exact (random vectors)")]
+                     ("vector recall@60", f"{variant['vector_recall_at_candidates']:.3f} vs exact, as the retriever "
+                                          f"queries; {variant[f'vector_recall_refine_{REFINE}']:.3f} with "
+                                          f"refine_factor={REFINE}"),
+                     ("ANN query alone", f"p50 {variant['ann_query_p50_ms']:.1f} ms; "
+                                         f"{variant[f'ann_query_refine_{REFINE}_p50_ms']:.1f} ms with refine_factor="
+                                         f"{REFINE}")]
         title = "brute-force vector search" if name == "flat" else f"ANN vector index {name.upper()}"
         print_table(f"  {title}", rows + _latency_rows(variant, TARGET_SYNTHETIC_P50_MS))
 
@@ -523,6 +581,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocab-size", type=int, default=20000)
     parser.add_argument("--ann", choices=("auto", "none", "all", *ANN_KINDS), default="auto",
                         help="synthetic: ANN vector indexes to try (auto: both if brute force misses the target)")
+    parser.add_argument("--vectors-from", type=Path, default=None, metavar="DATA_DIR",
+                        help="synthetic: noisy copies of the chunk vectors of this index instead of random vectors")
+    parser.add_argument("--noise-cosine", type=float, default=0.9,
+                        help="synthetic with --vectors-from: cosine of each copy to its real vector")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--omp-threads", type=int, default=None,
                         help="set OMP_NUM_THREADS for the embedder (1 avoids spin-wait stalls on a busy 2-core box)")

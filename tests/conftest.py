@@ -98,7 +98,7 @@ def corpus_kb(tmp_path_factory: pytest.TempPathFactory, embedder: E5Embedder, co
     kb = open_kb(data_dir, embedder, refresh_seconds=3600.0)
     report = kb.index(files)
     assert report.documents == len(files) and not report.skipped
-    assert report.chunks < 300, f"the corpus fixture grew to {report.chunks} chunks: too slow to embed"
+    assert report.chunks < 150, f"the corpus fixture grew to {report.chunks} chunks: too slow to embed"
     return kb
 
 

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SAMPLE_NAME, HashEmbedder, corpus_file, lance_tables, open_kb, subprocess_env
+from helpers import (
+    SAMPLE_NAME,
+    HashEmbedder,
+    corpus_file,
+    lance_tables,
+    open_kb,
+    pdf_with_scanned_page,
+    subprocess_env,
+)
 from knowledge.embedder import E5Embedder
 from knowledge.errors import CatalogInvalid, EmbedderMismatch, IndexBusy, ManualsNotFound
 from knowledge.index import exclusive_build
@@ -90,9 +98,7 @@ def test_chunk_count_adds_up(sample_kb: KnowledgeBase, manuals: Path) -> None:
     assert after.pages == before.pages + 1
 
 
-def test_unchanged_manuals_are_copied_not_embedded_again(
-    sample_kb: KnowledgeBase, kb_dir: Path, manuals: Path
-) -> None:
+def test_unchanged_manuals_are_copied_not_embedded_again(sample_kb: KnowledgeBase, kb_dir: Path, manuals: Path) -> None:
     query = "Passwort für erweiterte Einstellungen"
     before = [(p.file, p.page) for p in sample_kb.search(query, mode="vector")]
     shutil.rmtree(kb_dir / "cache")
@@ -173,9 +179,43 @@ def test_progress_is_reported(sample_kb: KnowledgeBase, manuals: Path) -> None:
     assert last.pages_done == last.pages_total == report.pages
 
 
-def test_folder_names_are_relative_and_hidden_or_foreign_files_ignored(
-    sample_kb: KnowledgeBase, manuals: Path
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG indexer.Indexer.run: each file to parse counts one page in pages_total up front; a skipped "
+    "(unreadable) file never corrects it, so the final progress event reports pages_done < pages_total and "
+    "the CLI progress bar never completes",
+)
+def test_progress_completes_when_a_file_is_skipped(sample_kb: KnowledgeBase, manuals: Path) -> None:
+    (manuals / "notes.md").write_text(NOTES_V1, encoding="utf-8")
+    (manuals / "x.pdf").write_bytes(random.Random(3).randbytes(4096))
+    events: list[IndexProgress] = []
+    report = sample_kb.index([manuals], progress=events.append)
+    assert [name for name, _ in report.skipped] == ["x.pdf"]
+    last = events[-1]
+    assert last.files_done == last.files_total == 3
+    assert last.pages_done == last.pages_total == report.pages
+
+
+def test_renamed_manual_is_added_and_the_old_name_removed(
+    sample_kb: KnowledgeBase, kb_dir: Path, manuals: Path
 ) -> None:
+    cached = sorted((kb_dir / "cache" / "vectors").glob("*.npy"))
+    (manuals / SAMPLE_NAME).rename(manuals / "SF-5000TL.pdf")
+    report = sample_kb.index([manuals])
+    assert (report.version, report.added, report.removed) == (2, ("SF-5000TL.pdf",), (SAMPLE_NAME,))
+    assert files_of(sample_kb) == ["SF-5000TL.pdf"]
+    assert top(sample_kb, "E013") == ("SF-5000TL.pdf", 8)
+    assert sorted((kb_dir / "cache" / "vectors").glob("*.npy")) == cached  # same content: no new embedding
+
+
+def test_pages_without_text_are_reported(sample_kb: KnowledgeBase, manuals: Path, sample_pdf: Path) -> None:
+    pdf_with_scanned_page(manuals / "mit_scan.pdf", sample_pdf)
+    report = sample_kb.index([manuals])
+    assert report.pages_without_text == (("mit_scan.pdf", 2),)
+    assert "mit_scan.pdf" in files_of(sample_kb)
+
+
+def test_folder_names_are_relative_and_hidden_or_foreign_files_ignored(sample_kb: KnowledgeBase, manuals: Path) -> None:
     (manuals / ".entwurf.md").write_text("# Entwurf\nnicht indexieren", encoding="utf-8")
     (manuals / "foto.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     (manuals / "service").mkdir()
@@ -205,10 +245,24 @@ def test_bad_paths_raise_manuals_not_found(sample_kb: KnowledgeBase, tmp_path: P
 def test_invalid_catalog_is_refused_and_the_index_kept(sample_kb: KnowledgeBase, manuals: Path) -> None:
     (manuals / "catalog.toml").write_text("[[manual]\nfile = ", encoding="utf-8")
     (manuals / "notes.md").write_text(NOTES_V1, encoding="utf-8")
-    with pytest.raises(CatalogInvalid, match="catalog.toml"):
+    with pytest.raises(CatalogInvalid, match=r"catalog\.toml"):
         sample_kb.index([manuals])
     assert sample_kb.state().version == 1
     assert top(sample_kb, "E013") == (SAMPLE_NAME, 8)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG indexer.Indexer.run: only manual files are compared (by SHA-256); an edited catalog.toml "
+    "changes nothing, so its new manufacturer/products/title never reach the index (and a broken "
+    "catalog.toml goes unnoticed) until a manual itself changes",
+)
+def test_catalog_change_is_picked_up(sample_kb: KnowledgeBase, manuals: Path) -> None:
+    catalog = manuals / "catalog.toml"
+    catalog.write_text(catalog.read_text(encoding="utf-8").replace('"SolarFux"', '"Fux Energy"'), encoding="utf-8")
+    assert "Fux Energy" in catalog.read_text(encoding="utf-8")
+    sample_kb.index([manuals])
+    assert sample_kb.documents()[0].manufacturer == "Fux Energy"
 
 
 def test_second_writer_gets_index_busy(sample_kb: KnowledgeBase, kb_dir: Path, manuals: Path) -> None:
@@ -268,14 +322,19 @@ def kill_build_midway(data_dir: Path, folder: Path) -> None:
     with log.open("wb") as stderr:
         child = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "index", "--json", str(folder)],
-            cwd=data_dir, env=subprocess_env(data_dir), stdout=subprocess.DEVNULL, stderr=stderr,
+            cwd=data_dir,
+            env=subprocess_env(data_dir),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
         )
         try:
             deadline = time.monotonic() + 60.0
             while not started.exists():
                 if child.poll() is not None:
-                    pytest.fail(f"the build ended (exit {child.returncode}) before it could be killed: "
-                                f"{log.read_text(errors='replace')[-2000:]}")
+                    pytest.fail(
+                        f"the build ended (exit {child.returncode}) before it could be killed: "
+                        f"{log.read_text(errors='replace')[-2000:]}"
+                    )
                 if time.monotonic() > deadline:
                     pytest.fail("the child build did not start version 2 within 60 s")
                 time.sleep(0.02)
@@ -289,9 +348,7 @@ def kill_build_midway(data_dir: Path, folder: Path) -> None:
 
 
 @pytest.mark.slow
-def test_killed_build_leaves_the_old_index_serving(
-    kb_dir: Path, embedder: E5Embedder, bigger_collection: Path
-) -> None:
+def test_killed_build_leaves_the_old_index_serving(kb_dir: Path, embedder: E5Embedder, bigger_collection: Path) -> None:
     kill_build_midway(kb_dir, bigger_collection)
     assert "chunks_v2" in lance_tables(kb_dir, "chunks_v")  # it really died halfway
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 from pathlib import Path
 
-import pypdfium2 as pdfium
 import pytest
 
-from helpers import SAMPLE_NAME, corpus_file, write_pdf
+from helpers import SAMPLE_NAME, corpus_file, pdf_with_scanned_page, write_pdf
 from knowledge.catalog import CatalogEntry
 from knowledge.errors import DocumentUnreadable
 from knowledge.ingest import ParsedDocument, parse_document
@@ -135,14 +135,7 @@ def test_unreadable_files_raise_document_unreadable(kind: str, tmp_path: Path, s
 
 
 def test_blank_pages_are_reported_as_without_text(tmp_path: Path, sample_pdf: Path) -> None:
-    pdf = pdfium.PdfDocument.new()
-    source = pdfium.PdfDocument(sample_pdf)
-    pdf.import_pages(source, [0])
-    pdf.new_page(595, 842)  # a page with no text layer, like a scan
-    path = tmp_path / "mit_scan.pdf"
-    pdf.save(path)
-    pdf.close()
-    source.close()
+    path = pdf_with_scanned_page(tmp_path / "mit_scan.pdf", sample_pdf)
     parsed = parse_document(path, path.name)
     assert parsed.info.pages == 2
     assert parsed.info.pages_without_text == (2,)
@@ -174,7 +167,7 @@ def test_long_page_is_split_at_lines_with_overlap(tmp_path: Path) -> None:
     assert [c.ordinal for c in chunks] == list(range(len(chunks)))
     for chunk in chunks:
         assert all(line in lines for line in chunk.text.split("\n"))  # cut at line boundaries only
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in itertools.pairwise(chunks):
         assert before.text.split("\n")[-1] in after.text.split("\n")  # the tail is carried over
     covered = {line for c in chunks for line in c.text.split("\n")}
     assert covered == set(lines)

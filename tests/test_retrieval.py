@@ -15,7 +15,6 @@ from knowledge.service import KnowledgeBase
 
 GROWATT = "Growatt_MIC600TL-X_MAN-DE.pdf"
 SMARTEVSE = "SmartEVSEv3_install_v3.0.pdf"
-SMA = "SMA_CAN_protocol.pdf"
 MODES = ("hybrid", "fts", "vector")
 
 
@@ -163,26 +162,13 @@ def test_error_code_408_variants_find_the_page(corpus_kb: KnowledgeBase, query: 
     assert (GROWATT, 23) in hits(corpus_kb.search(query))[:3]
 
 
-CODE_ROW_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG retriever (_fuse/_per_page): page 23 has two error-table chunks; RRF fuses by rank only, so "
-    "the chunk with the best BM25 score for the code (the one holding 'Error: 408') loses to its neighbour "
-    "with a better vector rank, one-passage-per-page then drops it: the cited passage lacks the code and the "
-    "result is flagged 'the error code does not occur in the best passage'",
-)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "query",
-    [
-        "Fehler 408",
-        "growatt mic zeigt error 408 was is das",
-        pytest.param("Error 408", marks=CODE_ROW_BUG),
-        pytest.param("error408", marks=CODE_ROW_BUG),
-    ],
+    ["Fehler 408", "growatt mic zeigt error 408 was is das", "Error 408", "error408"],
 )
 def test_error_code_passage_shows_the_code_row(corpus_kb: KnowledgeBase, query: str) -> None:
+    """The cited passage of page 23 is the chunk holding the row, not a neighbour on the page."""
     result = corpus_kb.search(query)
     passage = next(p for p in result if (p.file, p.page) == (GROWATT, 23))
     assert any("Error: 408" in line and "Überhitzung" in line for line in passage.text.split("\n"))
@@ -198,10 +184,28 @@ def test_german_question_about_english_manual(corpus_kb: KnowledgeBase) -> None:
 
 
 @pytest.mark.slow
-def test_german_paraphrase_finds_the_sma_termination(corpus_kb: KnowledgeBase) -> None:
-    result = corpus_kb.search("Sunny Island CAN bus abschlusswiderstand welcher wert?")
-    assert (SMA, 12) in hits(result)[:3]
-    assert {p.file for p in result} == {SMA}  # "Sunny Island" names SMA: only SMA manuals
+def test_german_glossary_question_about_english_manual(corpus_kb: KnowledgeBase) -> None:
+    """German "wieviele … karten … speichern" must meet "A maximum of 20 RFID cards can be stored"."""
+    result = corpus_kb.search("wieviele rfid karten kann die smartevse speichern")
+    assert hits(result)[0] == (SMARTEVSE, 1)
+    assert "A maximum of 20 RFID cards can be stored." in result[0].text
+    assert result.confident, result.reason
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("query", "page"),
+    [
+        ("welchen FI brauch ich vor dem growatt mic, nennfehlerstrom?", 12),
+        ("darf der growatt mic draußen hängen? schutzart", 10),
+        ("Passwort für erweiterte einstellungen growatt MIC?", 20),
+        ("standard COM adresse beim growatt mic", 19),
+    ],
+)
+def test_technician_questions_on_growatt(corpus_kb: KnowledgeBase, query: str, page: int) -> None:
+    result = corpus_kb.search(query)
+    assert (GROWATT, page) in hits(result)[:3]
+    assert {p.file for p in result} == {GROWATT}  # the question names Growatt
     assert result.confident, result.reason
 
 
@@ -214,6 +218,7 @@ def test_german_paraphrase_finds_the_sma_termination(corpus_kb: KnowledgeBase) -
         "Fronius Symo GEN24 Statuscode 1173 was bedeutet das?",
         "Huawei SUN2000 alarm 2001 string spannung hoch was tun",
         "anzugsdrehmoment klemmen keba p30 wallbox?",
+        "Sunny Island CAN bus abschlusswiderstand welcher wert?",  # SMA is not indexed here
     ],
 )
 def test_brand_not_in_the_index_is_not_confident(corpus_kb: KnowledgeBase, query: str, mode: str) -> None:

@@ -37,8 +37,14 @@ def test_letter_codes_keep_their_letter_and_drop_leading_zeros() -> None:
 
 @pytest.mark.parametrize(
     ("text", "token"),
-    [("W08", "cw8"), ("F-27", "cf27"), ("Warning202", "c202"), ("Alarm 2001", "c2001"),
-     ("Statuscode 1173", "c1173"), ("£013", "ce13")],
+    [
+        ("W08", "cw8"),
+        ("F-27", "cf27"),
+        ("Warning202", "c202"),
+        ("Alarm 2001", "c2001"),
+        ("Statuscode 1173", "c1173"),
+        ("£013", "ce13"),
+    ],
 )
 def test_other_code_forms(text: str, token: str) -> None:
     assert token in error_codes(text)
