@@ -12,7 +12,7 @@ lexical-only (``mode="fts"``) and vector-only (``mode="vector"``) latencies.
 
 The synthetic index is written through ``knowledge.index`` exactly as the indexer
 writes one (``chunk_schema``/``PAGE_SCHEMA``, one ``add`` per file, the same
-``create_fts_index`` call, ``commit_state``), with text drawn from the real
+``build_fts_index`` call, ``commit_state``), with text drawn from the real
 corpus' word frequencies, error codes and page numbers, ``terms`` analysed by
 ``knowledge.text.index_terms`` (memoised per word), and random unit vectors in
 place of embeddings (embedding 100k texts takes hours on 2 cores). Vector search
@@ -30,7 +30,6 @@ import re
 import sys
 import tempfile
 import time
-import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -59,6 +58,7 @@ from knowledge.catalog import BRANDS
 from knowledge.embedder import Embedder, Vectors
 from knowledge.errors import IndexMissing, KnowledgeError
 from knowledge.index import IndexedDocument, IndexState
+from knowledge.indexer import build_fts_index
 from knowledge.models import DocumentInfo
 from knowledge.retriever import CANDIDATES, Mode
 from knowledge.service import KnowledgeBase
@@ -401,12 +401,7 @@ def build_synthetic(root: Path, rows: int, files: int, dim: int, embedder_name: 
         documents.append(IndexedDocument(info, str(root / "missing" / file)))
     write_s = time.perf_counter() - started
     started = time.perf_counter()
-    with warnings.catch_warnings():  # lancedb 0.40 deprecates create_fts_index; the product still calls it
-        warnings.simplefilter("ignore")
-        chunks.create_fts_index(  # the same call as knowledge/indexer.py
-            "terms", base_tokenizer="whitespace", lower_case=False, stem=False,
-            remove_stop_words=False, ascii_folding=False, with_position=False, replace=True,
-        )
+    build_fts_index(chunks)  # the product's own call (knowledge/indexer.py)
     fts_s = time.perf_counter() - started
     state = IndexState(1, index.now_iso(), embedder_name, dim, tuple(sorted(documents, key=lambda d: d.info.file)),
                        round(write_s + fts_s, 2))

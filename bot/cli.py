@@ -46,7 +46,7 @@ def build_knowledge(settings: Settings) -> KnowledgeBase:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    err = Console(stderr=True)
+    err = _stderr()
     try:
         settings = load_settings()
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -89,7 +89,11 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
         "seconds": report.seconds,
     }
     if args.json:
-        print(json.dumps({**summary, "skipped": [list(s) for s in report.skipped]}, ensure_ascii=False))
+        extra = {
+            "skipped": [list(s) for s in report.skipped],
+            "pages_without_text": [list(p) for p in report.pages_without_text],
+        }
+        print(json.dumps({**summary, **extra}, ensure_ascii=False))
     else:
         out = Console()
         out.print(
@@ -183,6 +187,11 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         )
         Console().print(f"[dim]{mode} by kind (hit@{args.k} / detected): {kinds}[/]", highlight=False)
     return 0
+
+
+def _stderr() -> Console:
+    """Messages for people on stderr, one line each however narrow the terminal."""
+    return Console(stderr=True, soft_wrap=True)
 
 
 def _excerpt(text: str, limit: int = 300) -> str:

@@ -8,7 +8,8 @@ storage):
 * ``pages_v{N}`` — one row per page, for ``page()`` and ``full_document()``.
 * ``index_state`` — one row per completed build. The newest row *is* the index.
 
-A build writes version N+1 next to N (unchanged manuals' rows are copied, vectors
+When only the manuals' location changed, a new *revision* of the same version
+records the new paths (same tables). A build writes version N+1 next to N (unchanged manuals' rows are copied, vectors
 and all) and appends its state row only when every table and index is complete.
 Appending a row is one LanceDB commit, so a reader sees the old index or the new
 one, never half of one; a build killed midway leaves orphan tables that the next
@@ -38,6 +39,7 @@ STATE_TABLE = "index_state"
 _STATE_SCHEMA = pa.schema(
     [
         ("version", pa.int64()),
+        ("revision", pa.int64()),  # metadata-only updates of a version (manuals moved)
         ("created_at", pa.string()),
         ("embedder", pa.string()),
         ("dim", pa.int32()),
@@ -70,6 +72,7 @@ PAGE_SCHEMA = pa.schema([("file", pa.string()), ("page", pa.int32()), ("text", p
 class IndexedDocument:
     info: DocumentInfo
     source: str  # where the file was read from, for rendering pages
+    fingerprint: str = ""  # file content + catalog entry; a difference means re-index
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,7 @@ class IndexState:
     dim: int
     documents: tuple[IndexedDocument, ...]
     seconds: float = 0.0
+    revision: int = 0
 
     @property
     def chunks_table(self) -> str:
@@ -100,7 +104,14 @@ def connect(uri: str) -> lancedb.DBConnection:
 
 
 def table_names(db: lancedb.DBConnection) -> set[str]:
-    return set(db.table_names(limit=100_000))
+    names: set[str] = set()
+    token: str | None = None
+    while True:
+        page = db.list_tables(page_token=token)
+        names.update(page.tables)
+        token = page.page_token
+        if not token:
+            return names
 
 
 def read_state(db: lancedb.DBConnection) -> IndexState | None:
@@ -110,7 +121,7 @@ def read_state(db: lancedb.DBConnection) -> IndexState | None:
     rows = db.open_table(STATE_TABLE).to_arrow().to_pylist()
     if not rows:
         return None
-    row = max(rows, key=lambda r: r["version"])
+    row = max(rows, key=lambda r: (r["version"], r.get("revision") or 0))
     return IndexState(
         version=row["version"],
         created_at=row["created_at"],
@@ -118,6 +129,7 @@ def read_state(db: lancedb.DBConnection) -> IndexState | None:
         dim=row["dim"],
         documents=tuple(_document_from_json(d) for d in json.loads(row["documents"])),
         seconds=row["seconds"],
+        revision=row.get("revision") or 0,
     )
 
 
@@ -142,6 +154,7 @@ def commit_state(db: lancedb.DBConnection, state: IndexState) -> None:
     """Make ``state`` the current index: one append, one commit."""
     row = {
         "version": state.version,
+        "revision": state.revision,
         "created_at": state.created_at,
         "embedder": state.embedder,
         "dim": state.dim,
@@ -190,11 +203,13 @@ def exclusive_build(lock_path: Path) -> Iterator[None]:
 def _document_to_json(doc: IndexedDocument) -> dict[str, Any]:
     data = asdict(doc.info)
     data["source"] = doc.source
+    data["fingerprint"] = doc.fingerprint
     return data
 
 
 def _document_from_json(data: dict[str, Any]) -> IndexedDocument:
     source = str(data.pop("source", ""))
+    fingerprint = str(data.pop("fingerprint", ""))
     data["products"] = tuple(data.get("products", ()))
     data["pages_without_text"] = tuple(data.get("pages_without_text", ()))
-    return IndexedDocument(DocumentInfo(**data), source)
+    return IndexedDocument(DocumentInfo(**data), source, fingerprint)

@@ -20,11 +20,11 @@ import lancedb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from lancedb.index import HnswSq
+from lancedb.index import FTS, HnswSq
 from lancedb.table import Table
 
 from knowledge import index
-from knowledge.catalog import load_catalog
+from knowledge.catalog import CatalogEntry, load_catalog
 from knowledge.embedder import Embedder, Vectors
 from knowledge.errors import DocumentUnreadable, ManualsNotFound
 from knowledge.index import IndexedDocument, IndexState
@@ -80,65 +80,72 @@ class Indexer:
             state = index.read_state(db)
             if state is not None and not rebuild:
                 index.check_embedder(state, self._embedder.name)
+            catalogs = {root: load_catalog(root) for root in {s.root for s in sources}}
             previous = state.by_file() if state is not None and not rebuild else {}
-            hashes = {s.name: file_sha256(s.path) for s in sources}
-            todo = [s for s in sources if s.name not in previous or previous[s.name].info.sha256 != hashes[s.name]]
-            removed = tuple(sorted(set(previous) - set(hashes)))
-            if state is not None and not todo and not removed and not rebuild:
+            prints = {s.name: _fingerprint(s, catalogs[s.root].get(s.name)) for s in sources}
+            todo = [s for s in sources if s.name not in previous or previous[s.name].fingerprint != prints[s.name]]
+            kept = [s for s in sources if s not in todo]
+            moved = [s for s in kept if previous[s.name].source != str(s.path)]
+            removed = tuple(sorted(set(previous) - set(prints)))
+
+            parsed: list[tuple[SourceFile, ParsedDocument]] = []
+            skipped: list[tuple[str, str]] = []
+            for source in todo:
+                try:
+                    parsed.append(
+                        (source, parse_document(source.path, source.name, catalogs[source.root].get(source.name)))
+                    )
+                except DocumentUnreadable as err:
+                    skipped.append((source.name, str(err)))
+            unreadable_kept = [name for name, _ in skipped if name in previous]
+            if state is not None and not (parsed or removed or rebuild):
+                # Nothing new that can be read: the current version stays current,
+                # with the manuals' new location if they moved.
+                if moved:
+                    relocated = {s.name: str(s.path) for s in moved}
+                    updated = tuple(replace(d, source=relocated.get(d.info.file, d.source)) for d in state.documents)
+                    state = replace(state, revision=state.revision + 1, documents=updated, created_at=index.now_iso())
+                    index.commit_state(db, state)
                 index.drop_stale_tables(db, state.version)
-                return self._report(db, state, (), (), (), time.monotonic() - started)
+                return replace(self._report(db, state, (), (), (), time.monotonic() - started), skipped=tuple(skipped))
+            if not parsed and not kept and not unreadable_kept:
+                raise DocumentUnreadable(
+                    "None of the manuals could be read, so the index was left as it is: "
+                    + "; ".join(reason for _, reason in skipped)
+                )
+
             version = (state.version if state else 0) + 1
             chunks = db.create_table(
                 f"chunks_v{version}", schema=index.chunk_schema(self._embedder.dim), mode="overwrite"
             )
             pages = db.create_table(f"pages_v{version}", schema=index.PAGE_SCHEMA, mode="overwrite")
-            kept = [previous[s.name] for s in sources if s.name in previous and s not in todo]
-            if kept and state is not None:
-                self._copy(db, state, {d.info.file for d in kept}, chunks, pages)
-            documents = {d.info.file: d for d in kept}
-            skipped: list[tuple[str, str]] = []
-            catalogs = {root: load_catalog(root) for root in {s.root for s in sources}}
-            total_pages = sum(d.info.pages for d in kept) + len(todo)  # refined as files are parsed
-            pages_done = sum(d.info.pages for d in kept)
-            for number, source in enumerate(todo, start=1):
+            carried = {s.name for s in kept} | set(unreadable_kept)  # unreadable now: keep the last good version
+            if carried and state is not None:
+                self._copy(db, state, carried, chunks, pages)
+            documents = {name: previous[name] for name in carried}
+            documents.update({s.name: replace(previous[s.name], source=str(s.path)) for s in moved})
+            pages_total = sum(d.info.pages for d in documents.values()) + sum(d.info.pages for _, d in parsed)
+            pages_done = sum(d.info.pages for d in documents.values())
+            files_total = len(sources)
+            for number, (source, doc) in enumerate(parsed):
                 if progress:
-                    progress(IndexProgress(len(kept) + number - 1, len(sources), pages_done, total_pages, source.name))
-                try:
-                    parsed = parse_document(source.path, source.name, catalogs[source.root].get(source.name))
-                except DocumentUnreadable as err:
-                    skipped.append((source.name, str(err)))
-                    if source.name in previous and state is not None:  # keep the last good version
-                        self._copy(db, state, {source.name}, chunks, pages)
-                        documents[source.name] = previous[source.name]
-                    continue
-                total_pages += parsed.info.pages - 1
-                self._add(parsed, chunks, pages)
-                pages_done += parsed.info.pages
-                info = replace(parsed.info, indexed_at=index.now_iso())
-                documents[source.name] = IndexedDocument(info, str(source.path))
+                    progress(IndexProgress(len(carried) + number, files_total, pages_done, pages_total, source.name))
+                self._add(doc, chunks, pages)
+                pages_done += doc.info.pages
+                info = replace(doc.info, indexed_at=index.now_iso())
+                documents[source.name] = IndexedDocument(info, str(source.path), prints[source.name])
             if progress:
-                progress(IndexProgress(len(sources), len(sources), pages_done, total_pages))
-            chunks.create_fts_index(
-                "terms",
-                base_tokenizer="whitespace",
-                lower_case=False,
-                stem=False,
-                remove_stop_words=False,
-                ascii_folding=False,
-                with_position=False,
-                replace=True,
-            )
+                progress(IndexProgress(files_total, files_total, pages_done, pages_total))
+            build_fts_index(chunks)
             if chunks.count_rows() >= ANN_MIN_ROWS:
-                # Brute force stays exact and fast enough below this; above it an
-                # HNSW index keeps search p50 under 80 ms at 100k chunks (bench/search.py).
-                chunks.create_index("vector", config=HnswSq(distance_type="cosine"), replace=True)
+                build_vector_index(chunks)
             ordered = tuple(documents[name] for name in sorted(documents))
             seconds = time.monotonic() - started
             new_state = IndexState(version, index.now_iso(), self._embedder.name, self._embedder.dim, ordered, seconds)
             index.commit_state(db, new_state)
             index.drop_stale_tables(db, version)
-            added = tuple(s.name for s in todo if s.name not in previous and s.name in documents)
-            changed = tuple(s.name for s in todo if s.name in previous and s.name not in dict(skipped))
+            added = tuple(s.name for s, _ in parsed if s.name not in previous)
+            changed = tuple(s.name for s, _ in parsed if s.name in previous)
             report = self._report(db, new_state, added, changed, removed, seconds)
             return replace(report, skipped=tuple(skipped))
 
@@ -215,6 +222,33 @@ class Indexer:
             version=state.version,
             pages_without_text=tuple((d.info.file, p) for d in docs for p in d.info.pages_without_text),
         )
+
+
+def build_fts_index(chunks: Table) -> None:
+    """Native full-text index on ``terms``; the analysis happened in ``text.index_terms``,
+    so the index only splits on spaces."""
+    analysed = FTS(
+        base_tokenizer="whitespace",
+        lower_case=False,
+        stem=False,
+        remove_stop_words=False,
+        ascii_folding=False,
+        with_position=False,
+    )
+    chunks.create_index("terms", config=analysed, replace=True)
+
+
+def build_vector_index(chunks: Table) -> None:
+    """HNSW over the vectors. Brute force is exact and fast enough below ``ANN_MIN_ROWS``;
+    above it this keeps search p50 under 80 ms at 100k chunks (bench/search.py)."""
+    chunks.create_index("vector", config=HnswSq(distance_type="cosine"), replace=True)
+
+
+def _fingerprint(source: SourceFile, entry: CatalogEntry | None) -> str:
+    """Content hash of the file plus its catalog entry: either changing means re-index."""
+    digest = hashlib.sha256(file_sha256(source.path).encode())
+    digest.update(repr(entry).encode())
+    return digest.hexdigest()
 
 
 def embedding_text(title: str, section: str, text: str) -> str:

@@ -91,24 +91,27 @@ def chunk_pages(name: str, pages: list[Page], language: str) -> list[Chunk]:
     boilerplate = _running_lines(pages)
     for page in pages:
         current: list[str] = []
-        size = 0
+        carried = 0  # overlap lines at the head of ``current``
         ordinal = 0
-        page_section = section
+        chunk_section = section
+        opened = False  # a chunk that opens with a heading is that section
         for line in page.lines:
             if _shape(line) in boilerplate:
                 continue
             if _is_heading(line):
                 section = line.strip()
+                if not opened and len(current) - carried <= 2:
+                    chunk_section, opened = section, True
             current.append(line)
-            size += len(line) + 1
-            if size >= CHUNK_CHARS:
-                chunks.append(_chunk(name, page.number, ordinal, page_section, language, current))
+            if sum(len(x) + 1 for x in current) >= CHUNK_CHARS:
+                chunks.append(_chunk(name, page.number, ordinal, chunk_section, language, current))
                 ordinal += 1
-                page_section = section
+                chunk_section, opened = section, False
                 current = _tail(current)
-                size = sum(len(x) + 1 for x in current)
+                carried = len(current)
+        size = sum(len(x) + 1 for x in current)
         if current and (ordinal == 0 or size > OVERLAP_CHARS + 40):
-            chunks.append(_chunk(name, page.number, ordinal, page_section, language, current))
+            chunks.append(_chunk(name, page.number, ordinal, chunk_section, language, current))
     return chunks
 
 

@@ -42,6 +42,10 @@ CANDIDATES = 60
 # those about a covered brand but an uncovered topic ≤ 0.44. Vector similarity did
 # not separate them (e5-small cosines 0.83-0.92 on both sides), so it is not used.
 MIN_COVERAGE = 0.45
+# Cosine below which a question is not about the manuals at all ("Wie hoch ist der
+# Eiffelturm?" 0.76-0.78, football 0.74-0.76; trade questions ≥ 0.80 on the sample
+# and the corpus). Calibrated per embedder; uncalibrated ones skip this check.
+TOPIC_FLOOR = {"e5-small": 0.775}
 _COLUMNS = ["file", "title", "page", "ordinal", "section", "text", "terms"]
 _FTS_COLUMNS = [*_COLUMNS, "vector", "_score"]
 _VECTOR_COLUMNS = [*_COLUMNS, "vector", "_distance"]
@@ -96,7 +100,8 @@ class Retriever:
         if self._reranker is not None and mode == "hybrid" and passages:
             passages = self._rerank(query, passages)
         passages = passages[:k]
-        confident, reason = _confidence(groups, fused, passages, doubt)
+        floor = next((v for prefix, v in TOPIC_FLOOR.items() if self._embedder.name.startswith(prefix)), 0.0)
+        confident, reason = _confidence(groups, fused, passages, doubt, floor)
         return SearchResult(query, tuple(passages), confident, reason)
 
     def _scope(self, state: IndexState, query: str, product: str | None) -> tuple[set[str] | None, str]:
@@ -201,7 +206,11 @@ def _per_page(candidates: list[Candidate], state: IndexState) -> list[Passage]:
 
 
 def _confidence(
-    groups: list[tuple[str, ...]], fused: list[Candidate], passages: list[Passage], doubt: str
+    groups: list[tuple[str, ...]],
+    fused: list[Candidate],
+    passages: list[Passage],
+    doubt: str,
+    topic_floor: float,
 ) -> tuple[bool, str]:
     if doubt:
         return False, doubt
@@ -212,8 +221,12 @@ def _confidence(
     coverage = sum(any(t in chunk_terms for t in g) for g in groups) / max(len(groups), 1)
     codes = [t for g in groups for t in g if re.fullmatch(r"c[a-z]?\d+", t)]
     numbers = {re.sub(r"^c[a-z]?", "", code) for code in codes}
-    if codes and not any(code in chunk_terms for code in codes) and not numbers & chunk_terms:
+    code_found = any(code in chunk_terms for code in codes) or bool(numbers & chunk_terms)
+    if codes and not code_found:
         return False, "the error code does not occur in the best passage"
+    closest = max(c.cosine for c in fused)
+    if closest < topic_floor and not code_found:
+        return False, f"the question is far from every passage (cosine {closest:.2f})"
     if coverage >= MIN_COVERAGE:
         return True, ""
     return False, f"the best passage covers only {coverage:.0%} of the question's terms"

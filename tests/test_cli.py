@@ -215,12 +215,6 @@ def test_bad_path_is_refused_and_the_index_kept(nik: Nik, indexed: Path, tmp_pat
     assert search_json(nik) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG bot.cli.main: errors are printed with rich's Console, which wraps at the terminal width "
-    "(80 columns when COLUMNS=80 or when no terminal is attached), so a message naming a long path spans "
-    "several lines instead of one",
-)
 @pytest.mark.parametrize("kind", ["missing", "empty"])
 def test_bad_path_message_is_one_line(nik: Nik, indexed: Path, tmp_path: Path, kind: str) -> None:
     run = nik("index", str(bad_path(kind, tmp_path)))
@@ -244,12 +238,6 @@ def write_unreadable(kind: str, folder: Path, sample_pdf: Path) -> str:
 UNREADABLE = ["random-bytes", "truncated", "text"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG indexer.Indexer.run: when every file of the collection is unreadable the run still commits a "
-    "new, empty version (all earlier manuals 'removed') and `nik index` exits 0 - the existing index no "
-    "longer answers",
-)
 @pytest.mark.parametrize("kind", UNREADABLE)
 def test_single_unreadable_file_is_refused_and_the_index_kept(
     nik: Nik, indexed: Path, tmp_path: Path, sample_pdf: Path, kind: str

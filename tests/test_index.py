@@ -131,11 +131,6 @@ def test_unreadable_files_are_skipped_and_reported(sample_kb: KnowledgeBase, man
     assert top(sample_kb, "E013") == (SAMPLE_NAME, 8)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG indexer.Indexer.run: a file that stays unreadable is never in the previous state, so it "
-    "counts as new on every run and each run builds (and commits) a new version although nothing changed",
-)
 def test_unreadable_file_does_not_force_a_new_version(
     sample_kb: KnowledgeBase, manuals: Path, sample_pdf: Path
 ) -> None:
@@ -179,12 +174,6 @@ def test_progress_is_reported(sample_kb: KnowledgeBase, manuals: Path) -> None:
     assert last.pages_done == last.pages_total == report.pages
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG indexer.Indexer.run: each file to parse counts one page in pages_total up front; a skipped "
-    "(unreadable) file never corrects it, so the final progress event reports pages_done < pages_total and "
-    "the CLI progress bar never completes",
-)
 def test_progress_completes_when_a_file_is_skipped(sample_kb: KnowledgeBase, manuals: Path) -> None:
     (manuals / "notes.md").write_text(NOTES_V1, encoding="utf-8")
     (manuals / "x.pdf").write_bytes(random.Random(3).randbytes(4096))
@@ -251,12 +240,6 @@ def test_invalid_catalog_is_refused_and_the_index_kept(sample_kb: KnowledgeBase,
     assert top(sample_kb, "E013") == (SAMPLE_NAME, 8)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG indexer.Indexer.run: only manual files are compared (by SHA-256); an edited catalog.toml "
-    "changes nothing, so its new manufacturer/products/title never reach the index (and a broken "
-    "catalog.toml goes unnoticed) until a manual itself changes",
-)
 def test_catalog_change_is_picked_up(sample_kb: KnowledgeBase, manuals: Path) -> None:
     catalog = manuals / "catalog.toml"
     catalog.write_text(catalog.read_text(encoding="utf-8").replace('"SolarFux"', '"Fux Energy"'), encoding="utf-8")

@@ -56,12 +56,6 @@ def test_running_header_and_footer_stay_out_of_chunks(sample: ParsedDocument) ->
         assert header not in chunk_lines and footer not in chunk_lines  # …but not content
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ingest.chunk_pages: the first chunk of a page is labelled with the section in force "
-    "*before* the page, even when the page opens with a new heading (page 8 of the sample, which starts "
-    "with '7 Fehlercodes und Fehlerbehebung', gets section '6.3 Erweiterte Einstellungen')",
-)
 def test_chunk_section_is_the_heading_the_chunk_opens_with(sample: ParsedDocument) -> None:
     # In the sample every numbered chapter starts on its own page: chapter N is page N + 1.
     first = {c.page: c for c in sample.chunks if c.ordinal == 0}

@@ -89,11 +89,6 @@ def test_sample_unanswerable_questions_are_not_confident(sample_kb: KnowledgeBas
     assert result.reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG retriever._confidence: with two content words, one generic word found anywhere ('hoch' "
-    "in 'Fehlerstrom zu hoch') reaches MIN_COVERAGE 0.5, so an off-topic question is 'confident'",
-)
 def test_off_topic_question_is_not_confident(sample_kb: KnowledgeBase) -> None:
     result = sample_kb.search("Wie hoch ist der Eiffelturm?")
     assert result.confident is False

@@ -176,12 +176,6 @@ def test_render_page_when_the_pdf_is_gone(seeded_cache: Path, embedder: E5Embedd
     assert kb.page(SAMPLE_NAME, 8).lines  # the text is still served from the index
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG indexer.Indexer.run: unchanged manuals keep the 'source' path of the run that first indexed "
-    "them, so after the manuals folder moves, re-indexing the new folder changes nothing and render_page "
-    "keeps failing with 'the PDF is no longer at …; run `nik index`' although `nik index` was just run",
-)
 def test_render_page_after_the_manuals_folder_moved(
     seeded_cache: Path, embedder: E5Embedder, manuals: Path, tmp_path: Path
 ) -> None:
