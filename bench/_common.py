@@ -6,7 +6,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,15 @@ def latency_summary(samples_ms: Sequence[float]) -> dict[str, float]:
         "max_ms": round(max(samples_ms), 2) if samples_ms else math.nan,
         "mean_ms": round(sum(samples_ms) / len(samples_ms), 2) if samples_ms else math.nan,
     }
+
+
+def emit(result: dict[str, Any], as_json: bool, human: Callable[[dict[str, Any]], None]) -> int:
+    """Print ``result`` as one JSON object or through ``human``; the scripts' exit 0."""
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        human(result)
+    return 0
 
 
 def verdict(met: bool) -> str:

@@ -13,7 +13,6 @@ sample of chunk texts.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -21,7 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import CORPUS_PDFS, load_embedder, machine, machine_line, print_table, set_omp_threads, verdict
+from _common import (
+    CORPUS_PDFS,
+    emit,
+    load_embedder,
+    machine,
+    machine_line,
+    print_table,
+    set_omp_threads,
+    verdict,
+)
 
 from knowledge.catalog import load_catalog
 from knowledge.embedder import Embedder
@@ -213,11 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.folder}: no such folder", file=sys.stderr)
         return 2
     result = run(args.folder, args.embedder, args.limit, args.sample)
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
-    else:
-        print_human(result)
-    return 0
+    return emit(result, args.json, print_human)
 
 
 if __name__ == "__main__":

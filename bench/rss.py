@@ -12,14 +12,13 @@ nothing else inflates the peak.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import sys
 from pathlib import Path
 from typing import Any
 
-from _common import QA_DEV, load_embedder, load_questions, machine, machine_line, print_table
+from _common import QA_DEV, emit, load_embedder, load_questions, machine, machine_line, print_table
 
 from knowledge.errors import KnowledgeError
 from knowledge.service import KnowledgeBase
@@ -109,11 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     except KnowledgeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
-    else:
-        print_human(result)
-    return 0
+    return emit(result, args.json, print_human)
 
 
 if __name__ == "__main__":

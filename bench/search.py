@@ -43,6 +43,7 @@ import pypdfium2 as pdfium
 from _common import (
     CORPUS_PDFS,
     QA_DEV,
+    emit,
     latency_summary,
     load_embedder,
     load_questions,
@@ -595,11 +596,7 @@ def main(argv: list[str] | None = None) -> int:
     except KnowledgeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
-    else:
-        print_human(result)
-    return 0
+    return emit(result, args.json, print_human)
 
 
 if __name__ == "__main__":

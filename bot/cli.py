@@ -28,6 +28,7 @@ from knowledge.models import IndexProgress, SearchResult
 from knowledge.rerank import CohereReranker
 from knowledge.retriever import Mode
 from knowledge.service import KnowledgeBase
+from knowledge.text import best_lines
 
 MODES: tuple[Mode, ...] = ("hybrid", "fts", "vector")
 
@@ -121,7 +122,8 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
         out.print(f"[yellow]Keine sichere Fundstelle in den Handbüchern[/] ({result.reason})", highlight=False)
     for number, p in enumerate(result, start=1):
         out.print(f"[bold]{number}. {p.title}, S. {p.page}[/]  [dim]{p.file} · {p.score:.4f}[/]", highlight=False)
-        out.print(_excerpt(p.text), highlight=False)
+        lines = best_lines(p.text, args.query) or p.text.splitlines()[:3]
+        out.print(_excerpt("\n".join(lines)), highlight=False)
     return 0
 
 

@@ -163,7 +163,10 @@ def commit_state(db: lancedb.DBConnection, state: IndexState) -> None:
     }
     data = pa.Table.from_pylist([row], schema=_STATE_SCHEMA)
     if STATE_TABLE in table_names(db):
-        db.open_table(STATE_TABLE).add(data)
+        table = db.open_table(STATE_TABLE)
+        if "revision" not in table.schema.names:  # state tables written before revisions existed
+            table.add_columns({"revision": "CAST(0 AS BIGINT)"})
+        table.add(data)
     else:
         db.create_table(STATE_TABLE, data=data)
 

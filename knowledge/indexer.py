@@ -86,7 +86,7 @@ class Indexer:
             todo = [s for s in sources if s.name not in previous or previous[s.name].fingerprint != prints[s.name]]
             kept = [s for s in sources if s not in todo]
             moved = [s for s in kept if previous[s.name].source != str(s.path)]
-            removed = tuple(sorted(set(previous) - set(prints)))
+            removed = tuple(sorted(set(state.by_file() if state else ()) - set(prints)))
 
             parsed: list[tuple[SourceFile, ParsedDocument]] = []
             skipped: list[tuple[str, str]] = []
@@ -144,8 +144,9 @@ class Indexer:
             new_state = IndexState(version, index.now_iso(), self._embedder.name, self._embedder.dim, ordered, seconds)
             index.commit_state(db, new_state)
             index.drop_stale_tables(db, version)
-            added = tuple(s.name for s, _ in parsed if s.name not in previous)
-            changed = tuple(s.name for s, _ in parsed if s.name in previous)
+            before = state.by_file() if state is not None else {}
+            added = tuple(s.name for s, _ in parsed if s.name not in before)
+            changed = tuple(s.name for s, _ in parsed if s.name in before)
             report = self._report(db, new_state, added, changed, removed, seconds)
             return replace(report, skipped=tuple(skipped))
 

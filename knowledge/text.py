@@ -182,3 +182,19 @@ def query_terms(text: str) -> list[str]:
 def content_words(text: str) -> list[str]:
     """The query's own content words (no stop words, no noise), folded."""
     return [w for w in words(text) if w not in STOPWORDS and w not in QUESTION_NOISE]
+
+
+def best_lines(text: str, query: str, limit: int = 3) -> list[str]:
+    """The lines of a passage that answer most of the query, in page order.
+
+    An asked error code counts three times a word, so the code's table row wins."""
+    groups = query_groups(query)
+    codes = tuple(dict.fromkeys(error_codes(query)))
+    scored: list[tuple[float, int, str]] = []
+    for position, line in enumerate(text.splitlines()):
+        terms = set(index_terms(line, "de")) | set(index_terms(line, "en"))
+        score = sum(3.0 if codes and g == codes else 1.0 for g in groups if any(t in terms for t in g))
+        if score > 0:
+            scored.append((score, position, line))
+    top = sorted(scored, key=lambda item: (-item[0], item[1]))[:limit]
+    return [line for _, _, line in sorted(top, key=lambda item: item[1])]
