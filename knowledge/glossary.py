@@ -112,7 +112,7 @@ _DE_EN: dict[str, str] = {
     "register": "register",
     "kommunikation": "communication",
     "protokoll": "protocol",
-    "standard": "default",
+    "standard": "default voreingestellt werkseinstellung",
     "voreingestellt": "default",
     "werkseinstellung": "factory default factory settings restore",
     "werkseinstellungen": "factory default factory settings restore",

@@ -65,6 +65,7 @@ class SearchResult:
     passages: tuple[Passage, ...]
     confident: bool
     reason: str = ""  # why confidence is low, for logs and /search output
+    uncovered_brands: tuple[str, ...] = ()  # brands the question names that no manual covers
 
     def __iter__(self) -> Iterator[Passage]:
         return iter(self.passages)

@@ -31,7 +31,7 @@ from knowledge.catalog import brands_in
 from knowledge.embedder import Embedder, Vectors
 from knowledge.index import IndexState
 from knowledge.models import DocumentInfo, Passage, SearchResult
-from knowledge.text import fold, query_groups
+from knowledge.text import fold, query_groups, words
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ class Retriever:
         if not query:
             return SearchResult(query, (), False, "empty query")
         files, doubt = self._scope(state, query, product)
+        uncovered = tuple(brands_in(query)) if doubt else ()
         if files is not None and not files:
             return SearchResult(query, (), False, doubt or "no manual matches the product")
         where = _in_filter(files)
@@ -102,7 +103,7 @@ class Retriever:
         passages = passages[:k]
         floor = next((v for prefix, v in TOPIC_FLOOR.items() if self._embedder.name.startswith(prefix)), 0.0)
         confident, reason = _confidence(groups, fused, passages, doubt, floor)
-        return SearchResult(query, tuple(passages), confident, reason)
+        return SearchResult(query, tuple(passages), confident, reason, uncovered)
 
     def _scope(self, state: IndexState, query: str, product: str | None) -> tuple[set[str] | None, str]:
         """Files to search (None: all) and a doubt about the question's subject."""
@@ -110,7 +111,10 @@ class Retriever:
         if product:
             wanted = fold(product)
             return {d.info.file for d in docs if wanted in fold(_descriptor(d.info))}, ""
-        named = brands_in(query)
+        folded = f" {' '.join(words(query))} "
+        makers = {d.info.manufacturer for d in docs if d.info.manufacturer}
+        # Brands from the built-in list, plus makers that only the catalog names.
+        named = list(dict.fromkeys([*brands_in(query), *(m for m in makers if f" {fold(m)} " in folded)]))
         if not named:
             return None, ""
         brand_files = {

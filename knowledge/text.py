@@ -184,17 +184,22 @@ def content_words(text: str) -> list[str]:
     return [w for w in words(text) if w not in STOPWORDS and w not in QUESTION_NOISE]
 
 
-def best_lines(text: str, query: str, limit: int = 3) -> list[str]:
-    """The lines of a passage that answer most of the query, in page order.
+def best_lines(text: str, query: str, limit: int = 4) -> list[str]:
+    """The line of a passage that answers most of the query, with its neighbours.
 
-    An asked error code counts three times a word, so the code's table row wins."""
+    Table cells wrap over several lines ("Error: 302" above "Keine AC-Verbindung"),
+    so the best line comes with the line before and after it; an asked error code
+    counts three times a word, so the code's row wins. Page order is kept."""
     groups = query_groups(query)
     codes = tuple(dict.fromkeys(error_codes(query)))
-    scored: list[tuple[float, int, str]] = []
-    for position, line in enumerate(text.splitlines()):
+    lines = text.splitlines()
+    best_score, best_at = 0.0, -1
+    for position, line in enumerate(lines):
         terms = set(index_terms(line, "de")) | set(index_terms(line, "en"))
         score = sum(3.0 if codes and g == codes else 1.0 for g in groups if any(t in terms for t in g))
-        if score > 0:
-            scored.append((score, position, line))
-    top = sorted(scored, key=lambda item: (-item[0], item[1]))[:limit]
-    return [line for _, _, line in sorted(top, key=lambda item: item[1])]
+        if score > best_score:
+            best_score, best_at = score, position
+    if best_at < 0:
+        return []
+    start = max(best_at - 1, 0)
+    return [line for line in lines[start : start + limit] if line.strip()]
