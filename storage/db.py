@@ -1,0 +1,155 @@
+"""The async engine: SQLite through aiosqlite by default, any async SQLAlchemy URL.
+
+SQLite needs its settings on *every* connection the pool opens, so a ``connect``
+listener issues them, ``busy_timeout`` first (switching a new file to WAL is retried
+while another process holds it, as SQLite does not wait on ``busy_timeout`` there):
+
+* ``busy_timeout=5000``  — a writer waits up to 5 s for the lock instead of failing
+* ``journal_mode=WAL``   — readers do not block the writer nor it them (persistent)
+* ``foreign_keys=ON``    — SQLite ignores ``REFERENCES`` otherwise
+* ``synchronous=NORMAL`` — safe with WAL; a power cut may lose the last commits only
+
+The only dialect-specific pieces of SQL live here: the ``INSERT … ON CONFLICT``
+constructs (:func:`dialect_insert`) and the locks taken when a write transaction
+begins (:func:`begin_write`, :func:`lock_for_migration`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from sqlalchemy import event, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from storage.errors import UnsupportedDatabase
+
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+SQLITE_PRAGMAS = (
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA synchronous=NORMAL",
+)
+_LOCKED_RETRIES = 200
+_LOCKED_PAUSE = 0.01
+DEFAULT_FILE = "nik.db"
+_PG_MIGRATION_LOCK = 0x4E494B  # "NIK": the advisory lock key serialising migrations on Postgres
+
+Insert: TypeAlias = sqlite.Insert | postgresql.Insert
+
+
+def database_url(data_dir: Path, url: str | None) -> str:
+    """``url`` when given, else a SQLite file in ``data_dir`` (created if missing)."""
+    if url:
+        return url
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite+aiosqlite:///{data_dir.resolve() / DEFAULT_FILE}"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for ``url``; SQLite connections get :data:`SQLITE_PRAGMAS`."""
+    parsed = _check_url(url)
+    try:
+        engine = create_async_engine(parsed)
+    except ImportError as err:
+        raise UnsupportedDatabase(
+            f"The driver for '{parsed.drivername}' is not installed (no module '{err.name}'); "
+            f"install it next to Nik, e.g. `pip install {err.name}`."
+        ) from err
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+    return engine
+
+
+def dialect_insert(dialect: str, table: Any) -> Insert:
+    """The ``INSERT`` construct of ``dialect`` that knows ``ON CONFLICT``."""
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise UnsupportedDatabase(f"No INSERT … ON CONFLICT for the dialect '{dialect}'.")
+
+
+async def begin_write(conn: AsyncConnection) -> None:
+    """Start ``conn``'s transaction as a writer.
+
+    SQLite: ``BEGIN IMMEDIATE`` waits (``busy_timeout``) for the one write lock up
+    front, so a transaction that reads before it writes never fails half-way on a
+    stale snapshot, and writers queue instead of erroring. Other dialects lock rows.
+    """
+    if conn.dialect.name == "sqlite":
+        await conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def lock_for_migration(conn: AsyncConnection) -> None:
+    """Serialise schema changes: two processes starting at once migrate one after the other."""
+    await begin_write(conn)
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(func.pg_advisory_xact_lock(_PG_MIGRATION_LOCK)))
+
+
+async def sqlite_pragma(conn: AsyncConnection, name: str) -> Any:
+    """The value of ``PRAGMA name`` on ``conn`` (for checks and tests)."""
+    if not name.isidentifier():
+        raise ValueError(f"not a pragma name: {name!r}")
+    return (await conn.execute(text(f"PRAGMA {name}"))).scalar_one()
+
+
+def _check_url(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except (ArgumentError, NoSuchModuleError) as err:
+        raise UnsupportedDatabase(f"The database URL '{_redacted(url)}' cannot be used: {err}") from err
+    if parsed.get_backend_name() not in SUPPORTED_DIALECTS:
+        raise UnsupportedDatabase(
+            f"The database URL '{parsed.render_as_string(hide_password=True)}' names the dialect "
+            f"'{parsed.get_backend_name()}'; Nik supports {', '.join(SUPPORTED_DIALECTS)}."
+        )
+    if not getattr(dialect, "is_async", False):
+        raise UnsupportedDatabase(
+            f"The database URL '{parsed.render_as_string(hide_password=True)}' names a synchronous driver; "
+            "use an async one such as sqlite+aiosqlite:// or postgresql+asyncpg://."
+        )
+    return parsed
+
+
+def _redacted(url: str) -> str:
+    """``url`` without a password, also when it does not parse."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    return url
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in SQLITE_PRAGMAS:
+            _execute_when_unlocked(cursor, pragma)
+    finally:
+        cursor.close()
+
+
+def _execute_when_unlocked(cursor: Any, statement: str) -> None:
+    """Execute ``statement``, retrying briefly while the file is locked.
+
+    SQLite does not wait on ``busy_timeout`` for a journal-mode switch: when two
+    processes open a new file at once, one switch to WAL fails with "database is
+    locked". The mode is stored in the file, so this happens once per database, at
+    start-up; a short blocking retry (``_LOCKED_RETRIES`` × ``_LOCKED_PAUSE`` s) covers it.
+    """
+    for attempt in range(_LOCKED_RETRIES):
+        try:
+            cursor.execute(statement)
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or attempt == _LOCKED_RETRIES - 1:
+                raise
+            time.sleep(_LOCKED_PAUSE)

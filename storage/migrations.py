@@ -1,0 +1,80 @@
+"""Schema versions: an ordered list of steps, applied in one transaction.
+
+The database records its version in the single row of ``schema_version`` (no such
+table: version 0, an empty database). :func:`migrate` takes the write lock, applies
+every step above the recorded version in order, records the new version and
+commits — all or nothing, and a second process starting at the same moment waits
+and then finds nothing to do.
+
+Adding a version: append a ``Migration(n, …)`` whose ``apply`` alters the tables
+(through SQLAlchemy constructs, so that it runs on every supported dialect) and
+change ``models.py`` to match. Step 1 builds the tables from ``models.py``; the day a
+later step alters a table, step 1 must keep its own copy of the version-1 tables, so
+that a new database and an upgraded one end identical (``test_migrations`` compares
+a migrated database with the models).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, inspect, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.db import lock_for_migration
+from storage.errors import SchemaTooNew
+from storage.models import Base, SchemaVersion
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[Connection], None]  # runs inside the migration's transaction
+
+
+def _create_tables(conn: Connection) -> None:
+    Base.metadata.create_all(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "create all tables", _create_tables),)
+LATEST = MIGRATIONS[-1].version
+
+
+async def migrate(engine: AsyncEngine) -> int:
+    """Bring the database to :data:`LATEST`; return the version it is at now.
+
+    Raises :class:`SchemaTooNew` when a newer Nik has already migrated it."""
+    async with engine.begin() as conn:
+        await lock_for_migration(conn)
+        version = await _read_version(conn)
+        if version > LATEST:
+            raise SchemaTooNew(version, LATEST)
+        pending = [step for step in MIGRATIONS if step.version > version]
+        for step in pending:
+            await conn.run_sync(step.apply)
+        if pending:
+            await _write_version(conn, had_row=version > 0, version=pending[-1].version)
+            version = pending[-1].version
+    return version
+
+
+async def schema_version(engine: AsyncEngine) -> int:
+    """The version the database records; 0 for an empty database."""
+    async with engine.connect() as conn:
+        return await _read_version(conn)
+
+
+async def _read_version(conn: AsyncConnection) -> int:
+    if not await conn.run_sync(lambda sync: inspect(sync).has_table(SchemaVersion.__tablename__)):
+        return 0
+    version = await conn.scalar(select(SchemaVersion.version).where(SchemaVersion.id == 1))
+    return version or 0
+
+
+async def _write_version(conn: AsyncConnection, *, had_row: bool, version: int) -> None:
+    if had_row:
+        await conn.execute(update(SchemaVersion).where(SchemaVersion.id == 1).values(version=version))
+    else:
+        await conn.execute(insert(SchemaVersion).values(id=1, version=version))

@@ -1,0 +1,136 @@
+"""The engine: URLs, SQLite settings on every connection, portable DDL and upserts."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from storage.db import create_engine, database_url, dialect_insert, sqlite_pragma
+from storage.errors import StorageError, UnsupportedDatabase
+from storage.migrations import migrate
+from storage.models import Base, Message, ProcessedMessage
+from storage.store import Store
+from storage_helpers import T0
+
+
+def test_default_url_is_a_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:
+    data_dir = tmp_path / "not" / "yet"
+    url = database_url(data_dir, None)
+    assert data_dir.is_dir()
+    assert url == f"sqlite+aiosqlite:///{data_dir.resolve() / 'nik.db'}"
+
+
+def test_a_given_url_wins(tmp_path: Path) -> None:
+    url = "postgresql+asyncpg://nik:secret@db/nik"
+    assert database_url(tmp_path / "unused", url) == url
+    assert not (tmp_path / "unused").exists()
+
+
+async def test_pragmas_hold_on_every_fresh_connection(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        # Two connections open at once: the pool had to open both, each got the settings.
+        async with engine.connect() as first, engine.connect() as second:
+            for conn in (first, second):
+                assert await sqlite_pragma(conn, "journal_mode") == "wal"
+                assert await sqlite_pragma(conn, "busy_timeout") == 5000
+                assert await sqlite_pragma(conn, "foreign_keys") == 1
+                assert await sqlite_pragma(conn, "synchronous") == 1  # NORMAL
+    finally:
+        await engine.dispose()
+
+
+async def test_foreign_keys_are_enforced(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        await migrate(engine)
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await conn.execute(
+                    insert(Message).values(
+                        chat_row_id=999, conversation=1, position=1, role="user", content="x", created_at=T0
+                    )
+                )
+    finally:
+        await engine.dispose()
+
+
+async def test_opening_a_new_file_waits_while_another_process_writes(data_dir: Path, db_url: str) -> None:
+    """SQLite fails a switch to WAL at once ("database is locked") while another
+    connection writes to a new file, ignoring busy_timeout; the engine retries."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    other = sqlite3.connect(data_dir / "nik.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE other_process (x INTEGER)")
+    release = threading.Timer(0.2, other.execute, ("COMMIT",))
+    release.start()
+    try:
+        store = await Store.open(db_url)
+    finally:
+        release.join()
+        other.close()
+    async with store.engine.connect() as conn:
+        assert await sqlite_pragma(conn, "journal_mode") == "wal"
+    await store.close()
+
+
+async def test_two_processes_open_a_new_file_at_once(db_url: str) -> None:
+    stores = await asyncio.gather(Store.open(db_url), Store.open(db_url))
+    for store in stores:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql+aiomysql://nik:secret@db/nik",  # no INSERT … ON CONFLICT there
+        "sqlite:///nik.db",  # synchronous driver
+        "no url at all",
+        "nosuchdb+driver://nik:secret@db/nik",
+    ],
+)
+def test_unusable_urls_fail_loudly_without_the_password(url: str) -> None:
+    with pytest.raises(UnsupportedDatabase) as caught:
+        create_engine(url)
+    assert isinstance(caught.value, StorageError)
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("asyncpg") is not None, reason="asyncpg is installed here")
+def test_a_missing_driver_is_named() -> None:
+    with pytest.raises(UnsupportedDatabase, match="asyncpg") as caught:
+        create_engine("postgresql+asyncpg://nik:secret@db/nik")
+    assert "secret" not in str(caught.value)
+
+
+def test_the_schema_compiles_for_postgres() -> None:
+    """No SQLite-only DDL: every table and index renders for Postgres."""
+    dialect = postgresql.dialect()
+    ddl = [str(CreateTable(table).compile(dialect=dialect)) for table in Base.metadata.sorted_tables]
+    ddl += [
+        str(CreateIndex(index).compile(dialect=dialect)) for t in Base.metadata.tables.values() for index in t.indexes
+    ]
+    assert any('CREATE TABLE "references"' in statement for statement in ddl)  # a reserved word, quoted
+    assert all("AUTOINCREMENT" not in statement for statement in ddl)
+
+
+def test_dialect_insert_renders_on_conflict_for_both_dialects() -> None:
+    for name, dialect in (("sqlite", sqlite.dialect()), ("postgresql", postgresql.dialect())):
+        stmt = (
+            dialect_insert(name, ProcessedMessage)
+            .values(platform="telegram", chat_id="1", thread_key="", message_id="7", created_at=T0)
+            .on_conflict_do_nothing(index_elements=["platform", "chat_id", "thread_key", "message_id"])
+        )
+        sql = str(stmt.compile(dialect=dialect))
+        assert "ON CONFLICT (platform, chat_id, thread_key, message_id) DO NOTHING" in sql
+    with pytest.raises(UnsupportedDatabase):
+        dialect_insert("mysql", ProcessedMessage)
