@@ -187,16 +187,21 @@ def content_words(text: str) -> list[str]:
 def best_lines(text: str, query: str, limit: int = 4) -> list[str]:
     """The line of a passage that answers most of the query, with its neighbours.
 
-    Table cells wrap over several lines ("Error: 302" above "Keine AC-Verbindung"),
-    so the best line comes with the line before and after it; an asked error code
-    counts three times a word, so the code's row wins. Page order is kept."""
+    A query word weighs less the more lines of the passage contain it (the brand in
+    every header says little about which line answers); an asked error code weighs
+    most, so the code's row wins. Table cells wrap over several lines ("Error: 302"
+    above "Keine AC-Verbindung"), so the best line comes with the line before and
+    the lines after it, in page order."""
     groups = query_groups(query)
     codes = tuple(dict.fromkeys(error_codes(query)))
     lines = text.splitlines()
+    line_terms = [set(index_terms(line, "de")) | set(index_terms(line, "en")) for line in lines]
+    hits = [[any(t in terms for t in g) for g in groups] for terms in line_terms]
+    spread = [max(sum(row[i] for row in hits), 1) for i in range(len(groups))]
+    weights = [(3.0 if codes and g == codes else 1.0) / spread[i] for i, g in enumerate(groups)]
     best_score, best_at = 0.0, -1
-    for position, line in enumerate(lines):
-        terms = set(index_terms(line, "de")) | set(index_terms(line, "en"))
-        score = sum(3.0 if codes and g == codes else 1.0 for g in groups if any(t in terms for t in g))
+    for position, row in enumerate(hits):
+        score = sum(w for w, hit in zip(weights, row, strict=True) if hit)
         if score > best_score:
             best_score, best_at = score, position
     if best_at < 0:
