@@ -9,7 +9,7 @@ class CohereReranker:
     def __init__(self, api_key: str, model: str, base_url: str | None = None, timeout: float = 8.0) -> None:
         import cohere
 
-        self._client = cohere.ClientV2(api_key=api_key, base_url=base_url, timeout=timeout)
+        self._client = cohere.ClientV2(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=1)
         self._model = model
 
     def rerank(self, query: str, texts: Sequence[str], top_n: int) -> list[tuple[int, float]]:

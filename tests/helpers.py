@@ -15,6 +15,7 @@ from fpdf import FPDF
 from fpdf.enums import EncryptionMethod
 
 from knowledge.embedder import Embedder, Vectors
+from knowledge.retriever import Reranker
 from knowledge.service import KnowledgeBase
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,9 +48,11 @@ APP_ENV = (
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def open_kb(data_dir: Path, embedder: Embedder, refresh_seconds: float = 0.0) -> KnowledgeBase:
+def open_kb(
+    data_dir: Path, embedder: Embedder, refresh_seconds: float = 0.0, reranker: Reranker | None = None
+) -> KnowledgeBase:
     """A knowledge base over ``data_dir``, laid out the way the CLI lays it out."""
-    return KnowledgeBase(str(data_dir / "lancedb"), data_dir, embedder, refresh_seconds=refresh_seconds)
+    return KnowledgeBase(str(data_dir / "lancedb"), data_dir, embedder, reranker, refresh_seconds=refresh_seconds)
 
 
 def corpus_file(corpus_pdfs: Path, name: str) -> Path:
