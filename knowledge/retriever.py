@@ -73,6 +73,7 @@ class Retriever:
     def __init__(self, embedder: Embedder, reranker: Reranker | None = None) -> None:
         self._embedder = embedder
         self._reranker = reranker
+        self._brands: tuple[tuple[int, int], dict[str, frozenset[str]]] = ((-1, -1), {})
 
     def search(
         self,
@@ -117,12 +118,19 @@ class Retriever:
         named = list(dict.fromkeys([*brands_in(query), *(m for m in makers if f" {fold(m)} " in folded)]))
         if not named:
             return None, ""
-        brand_files = {
-            d.info.file for d in docs if set(named) & ({d.info.manufacturer} | set(brands_in(_descriptor(d.info))))
-        }
+        brands = self._document_brands(state)
+        brand_files = {file for file, theirs in brands.items() if set(named) & theirs}
         if brand_files:
             return brand_files, ""
         return None, f"no indexed manual covers {', '.join(named)}"
+
+    def _document_brands(self, state: IndexState) -> dict[str, frozenset[str]]:
+        """Each manual's brands (manufacturer and brands its title/products name), once per index revision."""
+        version = (state.version, state.revision)
+        if self._brands[0] != version:
+            brands = {d.info.file: frozenset({d.info.manufacturer, *brands_in(_descriptor(d.info))}) for d in state.documents}
+            self._brands = (version, brands)
+        return self._brands[1]
 
     def _fts(self, chunks: Table, terms: list[str], where: str | None) -> list[dict[str, object]]:
         if not terms:
