@@ -128,7 +128,9 @@ class Retriever:
         """Each manual's brands (manufacturer and brands its title/products name), once per index revision."""
         version = (state.version, state.revision)
         if self._brands[0] != version:
-            brands = {d.info.file: frozenset({d.info.manufacturer, *brands_in(_descriptor(d.info))}) for d in state.documents}
+            brands = {
+                d.info.file: frozenset({d.info.manufacturer, *brands_in(_descriptor(d.info))}) for d in state.documents
+            }
             self._brands = (version, brands)
         return self._brands[1]
 
