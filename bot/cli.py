@@ -1,6 +1,7 @@
 """``nik``: the command line and Nik's one composition root.
 
-Commands: ``index``, ``search``, ``docs``, ``eval``. Expected failures (bad paths,
+Commands: ``index``, ``search``, ``docs``, ``eval``, ``chat``, ``ask``. The wiring
+lives in :mod:`bot.composition`. Expected failures (bad paths,
 corrupt files, missing index, bad configuration) print one line and exit 2;
 ``--json`` prints machine-readable output on stdout.
 """
@@ -8,41 +9,36 @@ corrupt files, missing index, bad configuration) print one line and exit 2;
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bot.composition import build_knowledge, open_nik
 from bot.config import Settings, load_settings
-from bot.errors import EXPECTED
-from knowledge.embedder import make_embedder
+from bot.errors import EXPECTED, ConfigError
+from bot.messages import Answer, Clarification, ImageInput, IncomingMessage, PageImage, Reply
+from knowledge.errors import IndexMissing
 from knowledge.evaluation import evaluate, load_questions
-from knowledge.models import IndexProgress, SearchResult
-from knowledge.rerank import CohereReranker
+from knowledge.models import IndexProgress, IndexReport, SearchResult
 from knowledge.retriever import Mode
 from knowledge.service import KnowledgeBase
 from knowledge.text import best_lines
+from storage.errors import StorageError
 
 MODES: tuple[Mode, ...] = ("hybrid", "fts", "vector")
-
-
-def build_knowledge(settings: Settings) -> KnowledgeBase:
-    """Wire the knowledge base from settings (embedder, optional reranker)."""
-    api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    embedder = make_embedder(settings.embedder, api_key, settings.openai_base_url)
-    reranker = None
-    if settings.cohere_api_key is not None:
-        reranker = CohereReranker(
-            settings.cohere_api_key.get_secret_value(), settings.rerank_model, settings.cohere_base_url
-        )
-    return KnowledgeBase(settings.index_uri, settings.data_dir, embedder, reranker)
+FAILURES: tuple[type[Exception], ...] = (*EXPECTED, StorageError)  # one line, exit 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         return int(args.run(args, settings))
-    except EXPECTED as error:
+    except FAILURES as error:
         err.print(f"[bold red]Fehler:[/] {error}", highlight=False)
         return 2
     except KeyboardInterrupt:
@@ -63,23 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _index(args: argparse.Namespace, settings: Settings) -> int:
     paths = [Path(p) for p in args.paths] or [settings.manuals_dir]
     kb = build_knowledge(settings)
-    if args.json:
-        report = kb.index(paths, rebuild=args.rebuild)
-    else:
-        with Progress(
-            TextColumn("[bold]Indexiere[/] {task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("Seiten"),
-            TimeElapsedColumn(),
-            transient=True,
-        ) as bar:
-            task = bar.add_task("", total=None)
-
-            def show(p: IndexProgress) -> None:
-                bar.update(task, completed=p.pages_done, total=p.pages_total, description=p.current_file[:40])
-
-            report = kb.index(paths, show, rebuild=args.rebuild)
+    report = kb.index(paths, rebuild=args.rebuild) if args.json else _index_with_bar(kb, paths, args.rebuild)
     summary = {
         "documents": report.documents,
         "pages": report.pages,
@@ -108,6 +88,23 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
             listed = ", ".join(f"{f} S. {p}" for f, p in report.pages_without_text[:10])
             out.print(f"[yellow]Seiten ohne Textebene (Scan, noch nicht durchsuchbar):[/] {listed}", highlight=False)
     return 1 if report.skipped and args.strict else 0
+
+
+def _index_with_bar(kb: KnowledgeBase, paths: list[Path], rebuild: bool = False) -> IndexReport:
+    with Progress(
+        TextColumn("[bold]Indexiere[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("Seiten"),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("", total=None)
+
+        def show(p: IndexProgress) -> None:
+            bar.update(task, completed=p.pages_done, total=p.pages_total, description=p.current_file[:40])
+
+        return kb.index(paths, show, rebuild=rebuild)
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:
@@ -191,6 +188,115 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+CONSOLE_CHAT = "console"
+CONSOLE_USER = "local"
+IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    kb = build_knowledge(settings)
+    out = Console()
+    try:
+        kb.state()
+    except IndexMissing:
+        out.print(f"Noch kein Index – ich indexiere zuerst {settings.manuals_dir} …", highlight=False)
+        report = _index_with_bar(kb, [settings.manuals_dir])
+        out.print(f"{report.documents} Handbücher, {report.pages} Seiten indexiert.", highlight=False)
+    return asyncio.run(_chat_loop(settings, kb, out))
+
+
+async def _chat_loop(settings: Settings, kb: KnowledgeBase, out: Console) -> int:
+    async with open_nik(settings, kb) as nik:
+        out.print("[bold]Nik[/] – Ihre Frage zu den Handbüchern (/help: Hilfe, /exit: beenden)", highlight=False)
+        while True:
+            out.print("[bold green]Sie:[/] ", end="")
+            line = await asyncio.to_thread(sys.stdin.readline)
+            if not line:
+                out.print()
+                break
+            text = line.strip()
+            if not text:
+                continue
+            if text.split()[0] in ("/exit", "/quit"):
+                break
+            if text.split()[0] == "/photo":
+                out.print("Fotos kommen mit dem Foto-Update.")
+                continue
+            async for reply in nik.conversation.handle(_console_message(CONSOLE_CHAT, CONSOLE_USER, text)):
+                _render(out, reply, settings)
+    return 0
+
+
+def _render(out: Console, reply: Reply, settings: Settings) -> None:
+    if isinstance(reply, Answer):
+        out.print(Markdown(reply.text.replace("\n", "  \n")))  # keep the quoted lines apart
+    elif isinstance(reply, Clarification):
+        out.print(f"[bold]{reply.question}[/]", highlight=False)
+        for number, option in enumerate(reply.options, start=1):
+            out.print(f"  {number}. {option}", highlight=False)
+        if reply.options:
+            out.print("[dim](Nummer oder Text eingeben)[/]")
+    elif isinstance(reply, PageImage):
+        out.print(f"{reply.caption}: {_save_page(reply, settings)}", highlight=False)
+
+
+def _save_page(page: PageImage, settings: Settings) -> Path:
+    folder = settings.data_dir / "pages"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{Path(page.citation.file).stem}_S{page.citation.page}.png"
+    path.write_bytes(page.png)
+    return path
+
+
+def _console_message(chat: str, user: str, text: str, images: tuple[ImageInput, ...] = ()) -> IncomingMessage:
+    return IncomingMessage("console", chat, user, user, uuid.uuid4().hex, text, images)
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    images: tuple[ImageInput, ...] = ()
+    if args.image:
+        path = Path(args.image)
+        if not path.is_file():
+            raise ConfigError(f"Kein Bild unter {path}")
+        images = (ImageInput(path.read_bytes(), IMAGE_TYPES.get(path.suffix.lower(), "application/octet-stream")),)
+    message = _console_message(args.chat, args.user, args.text, images)
+    replies = asyncio.run(_one_turn(settings, message))
+    if args.json:
+        print(json.dumps(_as_json(replies, settings), ensure_ascii=False))
+        return 0
+    out = Console()
+    for reply in replies:
+        _render(out, reply, settings)
+    return 0
+
+
+async def _one_turn(settings: Settings, message: IncomingMessage) -> list[Reply]:
+    async with open_nik(settings) as nik:
+        return [reply async for reply in nik.conversation.handle(message)]
+
+
+def _as_json(replies: list[Reply], settings: Settings) -> dict[str, Any]:
+    """The turn as ``{"kind", "text", "citations", "clarification"}``; notes before the
+    final reply (an expired question, say) are kept in ``text``."""
+    texts: list[str] = []
+    kind, citations, clarification = "error", [], None
+    for reply in replies:
+        if isinstance(reply, Answer):
+            texts.append(reply.text)
+            kind = "answer" if reply.kind == "info" else reply.kind
+            citations = [{"file": c.file, "title": c.title, "page": c.page} for c in reply.citations]
+        elif isinstance(reply, Clarification):
+            texts.append(reply.question)
+            kind = "clarification"
+            clarification = {"question": reply.question, "options": list(reply.options)}
+        elif isinstance(reply, PageImage):
+            texts.append(f"{reply.caption}: {_save_page(reply, settings)}")
+            kind = "answer"
+            c = reply.citation
+            citations = [{"file": c.file, "title": c.title, "page": c.page}]
+    return {"kind": kind, "text": "\n\n".join(texts), "citations": citations, "clarification": clarification}
+
+
 def _stderr() -> Console:
     """Messages for people on stderr, one line each however narrow the terminal."""
     return Console(stderr=True, soft_wrap=True)
@@ -230,6 +336,17 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--mode", choices=[*MODES, "all"], default="hybrid")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=_eval)
+
+    chat = commands.add_parser("chat", help="chat with Nik in the terminal (indexes the manuals on first run)")
+    chat.set_defaults(run=_chat)
+
+    ask = commands.add_parser("ask", help="one turn through the conversation core (continues the chat's history)")
+    ask.add_argument("text")
+    ask.add_argument("--chat", default=CONSOLE_CHAT, help="chat id: runs with the same id continue one conversation")
+    ask.add_argument("--user", default=CONSOLE_USER)
+    ask.add_argument("--image", default=None, help="attach a photo (JPEG/PNG)")
+    ask.add_argument("--json", action="store_true")
+    ask.set_defaults(run=_ask)
     return parser
 
 

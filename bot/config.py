@@ -7,13 +7,15 @@ fails at start with that name. Secrets are ``SecretStr`` and never printed.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
 
 SAMPLE_MANUALS = Path(__file__).resolve().parent.parent / "knowledge" / "sample" / "manuals"
+ADMIN_PLATFORMS = ("telegram", "teams", "console")
 
 
 class Settings(BaseSettings):
@@ -30,6 +32,10 @@ class Settings(BaseSettings):
     cohere_base_url: str | None = Field(None, validation_alias="COHERE_BASE_URL")
     rerank_model: str = Field("rerank-v3.5", validation_alias="NIK_RERANK_MODEL")
     log_level: str = Field("WARNING", validation_alias="NIK_LOG_LEVEL")
+    admins: Annotated[frozenset[str], NoDecode] = Field(frozenset(), validation_alias="NIK_ADMINS")
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    history_window: int = Field(6, ge=1, le=100, validation_alias="NIK_HISTORY_WINDOW")
+    pause_hours: float = Field(24.0, gt=0, validation_alias="NIK_PAUSE_HOURS")
 
     @field_validator("embedder")
     @classmethod
@@ -45,6 +51,29 @@ class Settings(BaseSettings):
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return level
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _admin_list(cls, value: object) -> frozenset[str]:
+        """``telegram:123,teams:29:abc`` → {"telegram:123", "teams:29:abc"} (the id may hold colons)."""
+        if isinstance(value, str):
+            entries = value.split(",")
+        elif isinstance(value, list | tuple | set | frozenset):
+            entries = [str(e) for e in value]
+        else:
+            raise ValueError("a comma-separated list of 'platform:user_id'")
+        admins = set()
+        for entry in (e.strip() for e in entries):
+            if not entry:
+                continue
+            platform, sep, user_id = entry.partition(":")
+            if not sep or platform not in ADMIN_PLATFORMS or not user_id.strip():
+                raise ValueError(f"entries are 'platform:user_id' with platform {'/'.join(ADMIN_PLATFORMS)}")
+            admins.add(f"{platform}:{user_id.strip()}")
+        return frozenset(admins)
+
+    def is_admin(self, platform: str, user_id: str) -> bool:
+        return f"{platform}:{user_id}" in self.admins
 
     @property
     def index_uri(self) -> str:

@@ -2,6 +2,7 @@
 
     NikError                       base; ``str(err)`` is fit for the person who caused it
     ├── ConfigError                an environment variable is missing or invalid
+    ├── LlmUnavailable             the language model failed or ran out of the turn's time
     └── knowledge.errors.KnowledgeError (re-exported: manuals, index, documents)
 
 Anything else is a bug, caught only at the turn boundary and the framework's error hook.
@@ -18,6 +19,10 @@ class NikError(Exception):
 
 class ConfigError(NikError):
     pass
+
+
+class LlmUnavailable(NikError):
+    """The model could not be reached in time (after our bounded retries), or refused the request."""
 
 
 EXPECTED: tuple[type[Exception], ...] = (NikError, KnowledgeError)

@@ -43,6 +43,10 @@ APP_ENV = (
     "OPENAI_BASE_URL",
     "COHERE_API_KEY",
     "COHERE_BASE_URL",
+    "NIK_ADMINS",
+    "DATABASE_URL",
+    "NIK_HISTORY_WINDOW",
+    "NIK_PAUSE_HOURS",
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

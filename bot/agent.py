@@ -1,0 +1,131 @@
+"""``LlmAgent``: the engine that answers with a language model and three tools.
+
+A ReAct loop: the model sees the system prompt, the rolling summary, the chat's
+recent history and the question (photos as data-URL image parts); it may search
+the manuals or read pages, and ends with an answer citing ``[Title, S. N]`` or a
+call of ``ask_user_clarification``. A clarification pauses the loop: the pause
+state (plain JSON: the messages so far, the pending tool call's id, the pages
+seen) lets the next turn continue exactly there, after a restart too.
+
+Faults of the model service propagate as ``LlmUnavailable``; the conversation
+core turns them into an apology.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+from bot.engine import EngineResult, HistoryItem, Turn
+from bot.llm import ChatModel, Completion
+from bot.messages import Answer, Citation, Clarification
+from bot.prompts import EMPTY_ANSWER, ITERATION_LIMIT, SUMMARIZE_PROMPT, SUMMARY_NOTE, SYSTEM_PROMPT
+from bot.tools import CLARIFY, TOOLS, ToolBox, parse_clarification
+from knowledge.service import KnowledgeBase
+
+SUMMARY_WORDS = 120
+PAUSE_KIND = "llm"
+
+
+class LlmAgent:
+    def __init__(
+        self,
+        knowledge: KnowledgeBase,
+        client: ChatModel,
+        model: str,
+        max_iterations: int = 8,
+        turn_seconds: float = 60.0,
+        max_tokens: int = 800,
+    ) -> None:
+        self._knowledge = knowledge
+        self._client = client
+        self._model = model
+        self._max_iterations = max_iterations
+        self._turn_seconds = turn_seconds
+        self._max_tokens = max_tokens
+
+    async def answer(self, turn: Turn) -> EngineResult:
+        deadline = time.monotonic() + self._turn_seconds
+        if turn.resume is not None and turn.resume.get("kind") == PAUSE_KIND:
+            messages = list(turn.resume["messages"])
+            reply = (turn.reply_to_pause or turn.question).strip()
+            messages.append({"role": "tool", "tool_call_id": str(turn.resume["tool_call_id"]), "content": reply})
+            seen = [Citation(str(f), str(t), int(p)) for f, t, p in turn.resume.get("pages", ())]
+            tools = ToolBox(self._knowledge, seen)
+        else:
+            messages = _messages(turn)
+            tools = ToolBox(self._knowledge)
+        usage: dict[str, int] = {}
+        calls = 0
+        for _ in range(self._max_iterations):
+            completion = await self._client.complete(self._model, messages, deadline, TOOLS, self._max_tokens)
+            _add(usage, completion)
+            messages.append(completion.message())
+            if not completion.tool_calls:
+                text = (completion.text or "").strip()
+                if not text:
+                    return EngineResult(Answer(EMPTY_ANSWER, (), "error"), None, calls, usage)
+                return EngineResult(Answer(text, tools.cited(text), "answer", ask_feedback=True), None, calls, usage)
+            pending: tuple[str, Clarification] | None = None
+            for call in completion.tool_calls:
+                calls += 1
+                if call.name == CLARIFY and pending is None:
+                    asked = parse_clarification(call.arguments)
+                    if isinstance(asked, Clarification):
+                        pending = (call.id, asked)
+                        continue
+                    result = asked
+                else:
+                    result = await tools.run(call.name, call.arguments)
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+            if pending is not None:
+                call_id, clarification = pending
+                state = {
+                    "kind": PAUSE_KIND,
+                    "messages": messages,
+                    "tool_call_id": call_id,
+                    "pages": [[c.file, c.title, c.page] for c in tools.seen.values()],
+                }
+                return EngineResult(clarification, state, calls, usage)
+        return EngineResult(Answer(ITERATION_LIMIT, (), "error"), None, calls, usage)
+
+    async def summarize(self, summary: str | None, dropped: tuple[HistoryItem, ...]) -> str | None:
+        if not dropped:
+            return summary
+        lines = [f"{'Techniker' if item.role == 'user' else 'Nik'}: {item.content}" for item in dropped]
+        previous = f"Bisherige Zusammenfassung:\n{summary}\n\n" if summary else ""
+        messages = [
+            {"role": "system", "content": SUMMARIZE_PROMPT},
+            {"role": "user", "content": previous + "Neue Nachrichten:\n" + "\n".join(lines)},
+        ]
+        deadline = time.monotonic() + self._turn_seconds
+        completion = await self._client.complete(self._model, messages, deadline, None, self._max_tokens)
+        text = " ".join((completion.text or "").split())
+        if not text:
+            return summary
+        words = text.split(" ")
+        return text if len(words) <= SUMMARY_WORDS else " ".join(words[:SUMMARY_WORDS]) + " …"
+
+
+def _messages(turn: Turn) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM_PROMPT}]
+    if turn.summary:
+        messages.append({"role": "system", "content": SUMMARY_NOTE + turn.summary})
+    for item in turn.history:
+        role = "assistant" if item.role == "assistant" else "user"
+        messages.append({"role": role, "content": item.content})
+    if turn.images:
+        parts: list[dict[str, Any]] = [{"type": "text", "text": turn.question}]
+        for image in turn.images:
+            url = f"data:{image.mime};base64,{base64.b64encode(image.data).decode('ascii')}"
+            parts.append({"type": "image_url", "image_url": {"url": url}})
+        messages.append({"role": "user", "content": parts})
+    else:
+        messages.append({"role": "user", "content": turn.question})
+    return messages
+
+
+def _add(usage: dict[str, int], completion: Completion) -> None:
+    for key, value in completion.usage.items():
+        usage[key] = usage.get(key, 0) + value

@@ -1,0 +1,97 @@
+"""The one place that wires Nik together: settings → knowledge, store, engine, conversation.
+
+Nothing starts at import time. ``open_nik`` opens the chat store and closes it
+again on the way out; the CLI (and later the web process) runs inside it::
+
+    async with open_nik(settings) as nik:
+        async for reply in nik.conversation.handle(message): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from bot.agent import LlmAgent
+from bot.answerer import OfflineAnswerer
+from bot.commands import Commands
+from bot.config import Settings
+from bot.conversation import Conversation
+from bot.engine import Engine, OfflineEngine
+from bot.llm import LlmClient
+from knowledge.embedder import make_embedder
+from knowledge.rerank import CohereReranker
+from knowledge.service import KnowledgeBase
+from storage.db import database_url
+from storage.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Nik:
+    settings: Settings
+    knowledge: KnowledgeBase
+    store: Store
+    engine: Engine
+    conversation: Conversation
+
+
+def build_knowledge(settings: Settings) -> KnowledgeBase:
+    """Wire the knowledge base from settings (embedder, optional reranker)."""
+    api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    embedder = make_embedder(settings.embedder, api_key, settings.openai_base_url)
+    reranker = None
+    if settings.cohere_api_key is not None:
+        reranker = CohereReranker(
+            settings.cohere_api_key.get_secret_value(), settings.rerank_model, settings.cohere_base_url
+        )
+    return KnowledgeBase(settings.index_uri, settings.data_dir, embedder, reranker)
+
+
+def build_llm(settings: Settings) -> LlmClient | None:
+    """The chat-completions client when ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` is set."""
+    if not settings.llm_configured:
+        return None
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    return LlmClient(key, settings.openai_base_url)
+
+
+def build_engine(settings: Settings, knowledge: KnowledgeBase, llm: LlmClient | None) -> Engine:
+    """The LLM agent when one is configured, else the offline extractive answerer."""
+    if llm is not None:
+        return LlmAgent(knowledge, llm, settings.llm_model)
+    return OfflineEngine(OfflineAnswerer(knowledge))
+
+
+def llm_label(settings: Settings) -> str:
+    """What /status calls the answering engine."""
+    return settings.llm_model if settings.llm_configured else "offline"
+
+
+@asynccontextmanager
+async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -> AsyncIterator[Nik]:
+    """Open the store and wire everything; the store is closed on exit."""
+    kb = knowledge or build_knowledge(settings)
+    store = await Store.open(database_url(settings.data_dir, settings.database_url))
+    llm = build_llm(settings)
+    try:
+        engine = build_engine(settings, kb, llm)
+        commands = Commands(
+            knowledge=kb,
+            store=store,
+            admins=settings.admins,
+            manuals_dir=settings.manuals_dir,
+            llm=llm_label(settings),
+        )
+        conversation = Conversation(
+            store,
+            engine,
+            commands,
+            window=settings.history_window,
+            pause_hours=settings.pause_hours,
+        )
+        yield Nik(settings, kb, store, engine, conversation)
+    finally:
+        if llm is not None:
+            await llm.close()
+        await store.close()

@@ -1,0 +1,212 @@
+"""The conversation core: one incoming message in, reply events out.
+
+Adapters only report facts (``IncomingMessage``); this module decides policy:
+
+* **Groups**: answer only when mentioned, replied to, commanded, a button was
+  pressed, or the user a pending clarification waits for writes. Otherwise nothing
+  happens and nothing is stored.
+* **Dedupe**: a redelivered message id is claimed once (``Store.claim_message``).
+* **Ordering**: turns of one chat (platform, chat, thread) run one at a time; other
+  chats never wait for them.
+* **Pauses**: a clarification's state is stored durably and resumed by the asker's
+  next message (in a private chat: the next message), typed or pressed; an expired
+  one gets a short note and the message is answered normally.
+* **History**: the user message and the reply are stored; the engine sees the last
+  ``window`` messages and the rolling summary of older ones.
+* **Failures**: expected errors become a short German message; anything else is
+  caught once, at the turn boundary, logged with the chat key, and apologised for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from bot.commands import Command, Commands, parse_command
+from bot.engine import Engine, EngineResult, HistoryItem, Turn
+from bot.errors import EXPECTED
+from bot.messages import Answer, Clarification, IncomingMessage, Reply, Typing
+from knowledge.errors import IndexMissing
+from storage.store import ChatKey, Pause, Store, StoredMessage, utc_now
+from storage.store import Citation as StoredCitation
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "Entschuldigung, da ist etwas schiefgelaufen. Bitte versuchen Sie es noch einmal."
+EXPIRED = "Meine Rückfrage von vorhin ist abgelaufen – ich beantworte Ihre Nachricht als neue Frage."
+NO_TEXT = "Bitte schreiben Sie Ihre Frage als Text. Fotos kann ich bald auch auswerten."
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # reads a pause without expiring it on the way
+
+
+@dataclass
+class _ChatLock:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: int = 0  # turns holding or awaiting the lock
+
+
+def chat_key(message: IncomingMessage) -> ChatKey:
+    return ChatKey(message.platform, message.chat_id, message.thread_id)
+
+
+class Conversation:
+    """Handles every message of every chat; one instance per process."""
+
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        commands: Commands,
+        *,
+        window: int = 6,
+        pause_hours: float = 24.0,
+        bot_username: str | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._store = store
+        self._engine = engine
+        self._commands = commands
+        self._window = window
+        self._pause_for = timedelta(hours=pause_hours)
+        self._bot_username = bot_username
+        self._clock = clock
+        self._locks: dict[ChatKey, _ChatLock] = {}
+
+    async def handle(self, message: IncomingMessage) -> AsyncIterator[Reply]:
+        """The replies to ``message``, in order (nothing when it is not for Nik).
+
+        Iterate to the end (or ``aclose()``): the chat's turn lock is held meanwhile."""
+        key = chat_key(message)
+        command = parse_command(message.text)
+        if command and command.target and self._bot_username and command.target.lower() != self._bot_username.lower():
+            return  # /cmd@SomeOtherBot
+        if message.is_group and not await self._addressed(key, message, command):
+            return
+        async with self._serialized(key):
+            if not await self._store.claim_message(key, message.message_id):
+                return
+            try:
+                async for reply in self._turn(key, message, command):
+                    yield reply
+            except EXPECTED as error:
+                log.info("expected failure in chat %s: %s", key, type(error).__name__)
+                yield Answer(_expected_text(error), kind="error")
+            except Exception:
+                log.exception("turn failed in chat %s", key)
+                yield Answer(APOLOGY, kind="error")
+
+    async def _addressed(self, key: ChatKey, message: IncomingMessage, command: Command | None) -> bool:
+        if message.mentions_bot or message.reply_to_bot or command is not None or message.callback_data:
+            return True
+        pause = await self._store.pause(key)
+        return pause is not None and pause.user_id == message.user_id
+
+    @asynccontextmanager
+    async def _serialized(self, key: ChatKey) -> AsyncIterator[None]:
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = _ChatLock()
+        entry.waiting += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.waiting -= 1
+            if entry.waiting == 0:
+                del self._locks[key]  # idle chats hold no lock
+
+    async def _turn(self, key: ChatKey, message: IncomingMessage, command: Command | None) -> AsyncIterator[Reply]:
+        if command is not None:
+            for reply in await self._commands.run(command, message, key):
+                yield reply
+            return
+        text = (message.text or message.callback_data or "").strip()
+        if not text and not message.images:
+            yield Answer(NO_TEXT, kind="info")
+            return
+        yield Typing()
+        pause = await self._store.pause(key, now=_EPOCH)
+        now = self._clock()
+        if pause is not None and pause.expires_at <= now:
+            await self._store.clear_pause(key)
+            pause = None
+            yield Answer(EXPIRED, kind="info")
+        resuming = pause is not None and (not message.is_group or pause.user_id == message.user_id)
+
+        window = await self._store.history(key, self._window)
+        summary = await self._store.summary(key)
+        await self._store.append_message(
+            key,
+            "user",
+            text,
+            user_id=message.user_id,
+            user_name=message.user_name,
+            platform_message_id=message.message_id,
+        )
+        turn = Turn(
+            question=text,
+            images=message.images,
+            history=tuple(_history_item(m) for m in window if m.role in ("user", "assistant")),
+            summary=summary.text if summary else None,
+        )
+        if resuming and pause is not None:
+            turn = replace(turn, resume=pause.state, reply_to_pause=_chosen_option(text, pause.options))
+        result = await self._engine.answer(turn)
+        await self._remember(key, message, result, resumed=resuming)
+        yield result.reply
+        await self._summarize(key)
+
+    async def _remember(self, key: ChatKey, message: IncomingMessage, result: EngineResult, resumed: bool) -> None:
+        reply = result.reply
+        if isinstance(reply, Clarification):
+            options = "\n".join(f"{n}. {o}" for n, o in enumerate(reply.options, start=1))
+            await self._store.append_message(key, "assistant", f"{reply.question}\n{options}".strip())
+            now = self._clock()
+            pause = Pause(
+                user_id=message.user_id,
+                question=reply.question,
+                options=reply.options,
+                state=result.pause_state or {},
+                asked_message_id=message.message_id,
+                created_at=now,
+                expires_at=now + self._pause_for,
+            )
+            await self._store.save_pause(key, pause)  # replaces the answered one
+            return
+        cites = tuple(StoredCitation(c.file, c.title, c.page) for c in reply.citations)
+        await self._store.append_message(key, "assistant", reply.text, citations=cites)
+        if resumed:
+            await self._store.clear_pause(key)
+
+    async def _summarize(self, key: ChatKey) -> None:
+        dropped = await self._store.unsummarized(key, self._window)
+        if not dropped:
+            return
+        previous = await self._store.summary(key)
+        items = tuple(_history_item(m) for m in dropped if m.role in ("user", "assistant"))
+        text = await self._engine.summarize(previous.text if previous else None, items)
+        if text:
+            await self._store.set_summary(key, text, dropped[-1].position)
+
+
+def _history_item(message: StoredMessage) -> HistoryItem:
+    return HistoryItem(message.role, message.content)
+
+
+def _chosen_option(text: str, options: tuple[str, ...]) -> str:
+    """A typed number picks that option; anything else is the answer as typed."""
+    if text.isdigit() and 1 <= int(text) <= len(options):
+        return options[int(text) - 1]
+    for option in options:
+        if option.casefold() == text.casefold():
+            return option
+    return text
+
+
+def _expected_text(error: Exception) -> str:
+    if isinstance(error, IndexMissing):
+        return "Es sind noch keine Handbücher indexiert. Ein Administrator kann das mit /reindex nachholen."
+    return f"Das hat leider nicht geklappt: {error}"

@@ -1,0 +1,163 @@
+"""A thin async client for an OpenAI-compatible chat-completions API.
+
+The official ``openai`` package speaks the wire protocol; its own retries are off
+(``max_retries=0``) because ours are bounded by the turn's wall-clock budget:
+
+* HTTP 500/502/503, timeouts and broken connections: up to ``retries`` more
+  attempts, with a short growing backoff;
+* HTTP 429: wait ``Retry-After`` seconds when that still fits the budget, else give up;
+* anything else (400, 401, 404, ...): give up at once.
+
+Giving up raises ``LlmUnavailable``. The API key is handed to the SDK and never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import openai
+from openai import AsyncOpenAI
+
+from bot.errors import LlmUnavailable
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUS = frozenset({500, 502, 503})
+REQUEST_SECONDS = 30.0  # one request never waits longer than this (nor past the deadline)
+MIN_REQUEST_SECONDS = 0.05  # below this there is no point in starting a request
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # raw JSON text, as the model wrote it (possibly malformed)
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str | None
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage: dict[str, int] = field(default_factory=dict)
+
+    def message(self) -> dict[str, Any]:
+        """The assistant message to append to the conversation (plain JSON values)."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.text}
+        if self.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in self.tool_calls
+            ]
+        return message
+
+
+class ChatModel(Protocol):
+    async def complete(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        deadline: float,
+        tools: list[dict[str, Any]] | None = None,
+        max_tokens: int = 800,
+    ) -> Completion:
+        """One completion; ``deadline`` is a ``time.monotonic()`` value the call must not pass."""
+        ...
+
+
+class LlmClient:
+    def __init__(
+        self,
+        api_key: str | None,
+        base_url: str | None = None,
+        retries: int = 2,
+        backoff_seconds: float = 0.5,
+        request_seconds: float = REQUEST_SECONDS,
+    ) -> None:
+        # A local OpenAI-compatible server may need no key; the SDK insists on one.
+        self._client = AsyncOpenAI(
+            api_key=api_key or "not-needed", base_url=base_url, timeout=request_seconds, max_retries=0
+        )
+        self._retries = retries
+        self._backoff = backoff_seconds
+        self._request_seconds = request_seconds
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def complete(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        deadline: float,
+        tools: list[dict[str, Any]] | None = None,
+        max_tokens: int = 800,
+    ) -> Completion:
+        extra: dict[str, Any] = {"tools": tools} if tools else {}
+        attempt = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining < MIN_REQUEST_SECONDS:
+                raise LlmUnavailable("Das Sprachmodell hat nicht rechtzeitig geantwortet.")
+            try:
+                response = await self._client.chat.completions.create(
+                    model=model,
+                    messages=messages,  # type: ignore[arg-type]  # plain dicts in the wire format
+                    max_tokens=max_tokens,
+                    timeout=min(self._request_seconds, remaining),
+                    **extra,
+                )
+                return _completion(response)
+            except openai.RateLimitError as err:
+                wait = _retry_after(err.response.headers.get("retry-after"))
+                if wait is None:
+                    wait = self._backoff * (attempt + 1)
+                if attempt >= self._retries or time.monotonic() + wait >= deadline:
+                    log.warning("LLM rate limited (429, retry-after %.1fs): giving up", wait)
+                    raise LlmUnavailable("Das Sprachmodell ist gerade überlastet.") from None
+                log.info("LLM rate limited: retrying in %.1fs", wait)
+            except openai.APIStatusError as err:
+                if err.status_code not in RETRY_STATUS or attempt >= self._retries:
+                    log.warning("LLM request failed with HTTP %s", err.status_code)
+                    raise LlmUnavailable(f"Das Sprachmodell ist nicht verfügbar (HTTP {err.status_code}).") from None
+                wait = self._backoff * (attempt + 1)
+                log.info("LLM HTTP %s: retrying in %.1fs", err.status_code, wait)
+            except openai.APIConnectionError as err:  # includes APITimeoutError
+                if attempt >= self._retries:
+                    log.warning("LLM unreachable: %s", type(err).__name__)
+                    raise LlmUnavailable("Das Sprachmodell ist nicht erreichbar.") from None
+                wait = self._backoff * (attempt + 1)
+                log.info("LLM %s: retrying in %.1fs", type(err).__name__, wait)
+            attempt += 1
+            await asyncio.sleep(max(0.0, min(wait, deadline - time.monotonic())))
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # an HTTP date: rare from LLM APIs; fall back to our backoff
+    return seconds if seconds >= 0 else None
+
+
+def _completion(response: Any) -> Completion:
+    if not response.choices:
+        raise LlmUnavailable("Das Sprachmodell hat eine leere Antwort geschickt.")
+    message = response.choices[0].message
+    calls = tuple(
+        ToolCall(c.id, c.function.name, c.function.arguments or "")
+        for c in (message.tool_calls or ())
+        if getattr(c, "function", None) is not None
+    )
+    usage: dict[str, int] = {}
+    if response.usage is not None:
+        usage = {
+            "prompt_tokens": int(response.usage.prompt_tokens or 0),
+            "completion_tokens": int(response.usage.completion_tokens or 0),
+        }
+    return Completion(message.content, calls, usage)

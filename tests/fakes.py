@@ -1,0 +1,163 @@
+"""Fakes that speak the real wire protocol.
+
+``ScriptedOpenAI`` is an HTTP server (aiohttp, 127.0.0.1, a free port) serving
+``POST /v1/chat/completions`` the way OpenAI does, replaying a script of steps and
+recording every request body, so tests drive the real ``openai`` client::
+
+    async with ScriptedOpenAI([Calls(("search_knowledge", {"query": "E013"})), Text("...")]) as api:
+        client = LlmClient("sk-test", api.base_url)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A final assistant message."""
+
+    content: str
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Calls:
+    """An assistant message with tool calls: (name, arguments as a dict or raw JSON text)."""
+
+    calls: tuple[tuple[str, dict[str, Any] | str], ...]
+    content: str | None = None
+    delay: float = 0.0
+
+    def __init__(
+        self, *calls: tuple[str, dict[str, Any] | str], content: str | None = None, delay: float = 0.0
+    ) -> None:
+        object.__setattr__(self, "calls", calls)
+        object.__setattr__(self, "content", content)
+        object.__setattr__(self, "delay", delay)
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """An HTTP error in OpenAI's error format, e.g. 500, or 429 with ``Retry-After``."""
+
+    code: int
+    retry_after: str | None = None
+    delay: float = 0.0
+
+
+Step = Text | Calls | Status
+
+
+@dataclass
+class ScriptedOpenAI:
+    script: list[Step]
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # time.monotonic() of each request
+    _runner: web.AppRunner | None = None
+    _port: int = 0
+    _ids: int = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._port}/v1"
+
+    async def __aenter__(self) -> ScriptedOpenAI:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._completions)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.2)  # do not wait for scripted delays
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self._port = int(self._runner.addresses[0][1])
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    @property
+    def remaining(self) -> int:
+        return len(self.script)
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        self.times.append(time.monotonic())
+        body = await request.json()
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        if not self.script:
+            return _error(500, "ScriptedOpenAI: the script is exhausted")
+        step = self.script.pop(0)
+        if step.delay:
+            await asyncio.sleep(step.delay)
+        if isinstance(step, Status):
+            response = _error(step.code, f"scripted HTTP {step.code}")
+            if step.retry_after is not None:
+                response.headers["Retry-After"] = step.retry_after
+            return response
+        message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+        finish = "stop"
+        if isinstance(step, Text):
+            message["content"] = step.content
+        else:
+            message["content"] = step.content
+            message["tool_calls"] = [self._call(name, args) for name, args in step.calls]
+            finish = "tool_calls"
+        if body.get("stream"):
+            return await self._stream(request, body, message, finish)
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{len(self.requests)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "scripted"),
+                "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            }
+        )
+
+    def _call(self, name: str, args: dict[str, Any] | str) -> dict[str, Any]:
+        self._ids += 1
+        raw = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
+        return {"id": f"call_{self._ids}", "type": "function", "function": {"name": name, "arguments": raw}}
+
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], message: dict[str, Any], finish: str
+    ) -> web.StreamResponse:
+        """SSE chunks: the content (or each tool call) as a delta, then the finish reason, then [DONE]."""
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        base = {
+            "id": "chatcmpl-s",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body.get("model", "scripted"),
+        }
+        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+        if message.get("content"):
+            deltas.append({"content": message["content"]})
+        for index, call in enumerate(message.get("tool_calls", ())):
+            deltas.append({"tool_calls": [{"index": index, **call}]})
+        for delta in deltas:
+            chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
+        await response.write(f"data: {json.dumps(last)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+def _error(code: int, message: str) -> web.Response:
+    kind = "rate_limit_exceeded" if code == 429 else "server_error"
+    return web.json_response({"error": {"message": message, "type": kind, "param": None, "code": kind}}, status=code)

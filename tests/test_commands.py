@@ -1,0 +1,131 @@
+"""bot.commands: parsing, the German command replies, and admin-only commands refusing others."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.answerer import OfflineAnswerer
+from bot.commands import NOT_ADMIN, PAGE_USAGE, UNKNOWN, Command, Commands, parse_command
+from bot.conversation import Conversation
+from bot.engine import OfflineEngine
+from bot.messages import Answer, IncomingMessage, PageImage, Reply
+from helpers import PNG_MAGIC, SAMPLE_DIR, SAMPLE_NAME
+from knowledge.service import KnowledgeBase
+from storage.db import database_url
+from storage.store import ChatKey, Pause, Store
+
+_ids = itertools.count(1)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(database_url(tmp_path / "chat", None))
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def conversation(sample_kb: KnowledgeBase, store: Store) -> Conversation:
+    commands = Commands(sample_kb, store, frozenset({"telegram:boss"}), SAMPLE_DIR, "offline")
+    return Conversation(store, OfflineEngine(OfflineAnswerer(sample_kb)), commands)
+
+
+async def run(conversation: Conversation, text: str, user: str = "u1") -> Reply:
+    message = IncomingMessage("telegram", "c1", user, user, f"m{next(_ids)}", text)
+    found = [reply async for reply in conversation.handle(message)]
+    assert len(found) == 1, found
+    return found[0]
+
+
+async def answer(conversation: Conversation, text: str, user: str = "u1") -> Answer:
+    reply = await run(conversation, text, user)
+    assert isinstance(reply, Answer)
+    return reply
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/docs", Command("docs", "")),
+        ("/DOCS@NikBot", Command("docs", "", "NikBot")),
+        ("  /search  E013 Fehler ", Command("search", "E013 Fehler")),
+        ("/page@NikBot SolarFux 3", Command("page", "SolarFux 3", "NikBot")),
+        ("Was bedeutet E013?", None),
+        ("/", None),
+        ("/ tmp", None),
+        ("/pfad/zur/datei", None),
+    ],
+)
+def test_parse_command(text: str, expected: Command | None) -> None:
+    assert parse_command(text) == expected
+
+
+async def test_help_and_start_explain_nik(conversation: Conversation) -> None:
+    for text in ("/start", "/help"):
+        reply = await answer(conversation, text)
+        assert "Handbüchern" in reply.text and "/search" in reply.text and "E013" in reply.text
+
+
+async def test_unknown_command_hints_at_help(conversation: Conversation) -> None:
+    assert (await answer(conversation, "/foo")).text == UNKNOWN
+
+
+async def test_docs_lists_the_manuals(conversation: Conversation) -> None:
+    reply = await answer(conversation, "/docs")
+    assert "SolarFux SF-5000TL" in reply.text and "(10 S.)" in reply.text and SAMPLE_NAME in reply.text
+
+
+async def test_search_shows_raw_hits_or_says_not_found(conversation: Conversation) -> None:
+    hits = await answer(conversation, "/search E013")
+    assert "S. 8" in hits.text and "Fehlerstrom" in hits.text and hits.citations
+    missing = await answer(conversation, "/search Wie hoch ist der Eiffelturm?")
+    assert missing.kind == "not_found" and "nichts in den Handbüchern" in missing.text
+    assert "/search" in (await answer(conversation, "/search")).text
+
+
+async def test_page_sends_the_page_as_png(conversation: Conversation) -> None:
+    page = await run(conversation, "/page SolarFux_SF-5000TL_Handbuch 8")
+    assert isinstance(page, PageImage) and page.png.startswith(PNG_MAGIC)
+    assert page.citation.file == SAMPLE_NAME and page.citation.page == 8 and "S. 8" in page.caption
+    assert (await answer(conversation, "/page SolarFux")).text == PAGE_USAGE
+    assert (await answer(conversation, "/page Growatt 2")).kind == "not_found"
+    assert (await answer(conversation, f"/page {SAMPLE_NAME} 99")).kind == "not_found"
+
+
+async def test_new_clears_the_pending_question(conversation: Conversation, store: Store) -> None:
+    key = ChatKey("telegram", "c1")
+    now = datetime.now(UTC)
+    await store.save_pause(key, Pause("u1", "Welches Gerät?", ("A",), {}, None, now, now + timedelta(hours=1)))
+    reply = await answer(conversation, "/new")
+    assert "Neues Gespräch" in reply.text and "Rückfrage" in reply.text
+    assert await store.pause(key) is None
+
+
+async def test_admin_commands_refuse_others_and_run_nothing(
+    conversation: Conversation, sample_kb: KnowledgeBase
+) -> None:
+    before = sample_kb.state()
+    for text in ("/reindex", "/status"):
+        reply = await answer(conversation, text, user="u1")
+        assert reply.text == NOT_ADMIN and reply.kind == "refused"
+    after = sample_kb.state()
+    assert (after.version, after.created_at) == (before.version, before.created_at)
+
+
+async def test_status_for_an_admin(conversation: Conversation) -> None:
+    message = IncomingMessage("telegram", "c2", "u2", "u2", "q1", "Was bedeutet Fehler E013?")
+    assert [reply async for reply in conversation.handle(message)]
+    reply = await answer(conversation, "/status", user="boss")
+    for part in ("Version 1", "Handbücher: 1", "Seiten: 10", "e5", "offline", "sqlite", "Fragen heute: 1"):
+        assert part in reply.text, reply.text
+
+
+async def test_reindex_for_an_admin_reports_the_changes(conversation: Conversation, sample_kb: KnowledgeBase) -> None:
+    reply = await answer(conversation, "/reindex", user="boss")
+    assert "Index aktualisiert" in reply.text and "1 Handbücher" in reply.text
+    assert "Neu 0, geändert 0, entfernt 0" in reply.text

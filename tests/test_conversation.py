@@ -1,0 +1,249 @@
+"""bot.conversation: group policy, dedupe, ordering, pauses, history and failures, on a
+real SQLite store and a real knowledge base over the sample manual."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.answerer import OfflineAnswerer
+from bot.commands import Commands
+from bot.conversation import APOLOGY, EXPIRED, Conversation
+from bot.engine import Engine, EngineResult, HistoryItem, OfflineEngine, Turn
+from bot.messages import Answer, Clarification, IncomingMessage, Reply, Typing
+from helpers import open_kb
+from knowledge.embedder import E5Embedder
+from knowledge.service import KnowledgeBase
+from storage.db import database_url
+from storage.store import ChatKey, Pause, Store
+
+_ids = itertools.count(1)
+E013 = "Was bedeutet Fehler E013?"
+
+
+def msg(text: str, chat: str = "c1", user: str = "u1", **facts: Any) -> IncomingMessage:
+    return IncomingMessage("telegram", chat, user, user.upper(), f"m{next(_ids)}", text, **facts)
+
+
+def make_conversation(kb: KnowledgeBase, store: Store, engine: Engine | None = None, **kw: Any) -> Conversation:
+    commands = Commands(kb, store, frozenset({"telegram:admin"}), Path("unused"), "offline")
+    return Conversation(store, engine or OfflineEngine(OfflineAnswerer(kb)), commands, **kw)
+
+
+async def replies(conversation: Conversation, message: IncomingMessage) -> list[Reply]:
+    return [reply async for reply in conversation.handle(message)]
+
+
+def final(found: list[Reply]) -> Answer | Clarification:
+    last = found[-1]
+    assert isinstance(last, Answer | Clarification), found
+    return last
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(database_url(tmp_path / "chat", None))
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def conversation(sample_kb: KnowledgeBase, store: Store) -> Conversation:
+    return make_conversation(sample_kb, store)
+
+
+@pytest.fixture
+def device_kb(seeded_cache: Path, embedder: E5Embedder, manuals: Path) -> KnowledgeBase:
+    """The sample manual plus a second maker's manual listing the same error code E013."""
+    (manuals / "Voltronic_Axpert_Kurzanleitung.md").write_text(
+        "# Voltronic Axpert Kurzanleitung\n\n## Fehlercodes\n\n"
+        "E013 Batteriespannung zu niedrig | Batterie laden, Anschlüsse prüfen\n"
+        "E014 Batteriespannung zu hoch | Ladeparameter prüfen\n",
+        encoding="utf-8",
+    )
+    kb = open_kb(seeded_cache, embedder)
+    kb.index([manuals])
+    return kb
+
+
+async def test_a_private_question_is_answered_with_citations_and_stored(
+    conversation: Conversation, store: Store
+) -> None:
+    found = await replies(conversation, msg(E013))
+    assert isinstance(found[0], Typing)
+    answer = final(found)
+    assert isinstance(answer, Answer) and answer.kind == "answer"
+    assert "Fehlerstrom zu hoch" in answer.text and answer.citations
+    history = await store.history(ChatKey("telegram", "c1"), 10)
+    assert [m.role for m in history] == ["user", "assistant"]
+    assert history[0].content == E013 and history[0].user_id == "u1"
+    assert history[1].citations[0].page == answer.citations[0].page
+
+
+async def test_in_a_group_only_addressed_messages_are_answered(conversation: Conversation, store: Store) -> None:
+    key = ChatKey("telegram", "g1")
+    silent = msg(E013, chat="g1", is_group=True)
+    assert await replies(conversation, silent) == []
+    assert await store.history(key, 10) == []
+    assert await store.claim_message(key, silent.message_id)  # not even the message id was stored
+
+    mentioned = final(await replies(conversation, msg(E013, chat="g1", is_group=True, mentions_bot=True)))
+    assert isinstance(mentioned, Answer) and mentioned.kind == "answer"
+    replied = final(await replies(conversation, msg(E013, chat="g1", is_group=True, reply_to_bot=True)))
+    assert isinstance(replied, Answer) and replied.kind == "answer"
+    docs = final(await replies(conversation, msg("/docs@NikBot", chat="g1", is_group=True)))
+    assert isinstance(docs, Answer) and "SolarFux" in docs.text
+
+
+async def test_a_redelivered_message_is_answered_once(conversation: Conversation, store: Store) -> None:
+    message = msg(E013)
+    assert len(await replies(conversation, message)) == 2
+    assert await replies(conversation, message) == []
+    assert len(await store.history(ChatKey("telegram", "c1"), 10)) == 2
+
+
+async def test_chats_and_threads_do_not_see_each_others_history(conversation: Conversation, store: Store) -> None:
+    await replies(conversation, msg(E013, chat="a"))
+    await replies(conversation, msg(E013, chat="b", thread_id="7"))
+    assert len(await store.history(ChatKey("telegram", "a"), 10)) == 2
+    assert len(await store.history(ChatKey("telegram", "b", "7"), 10)) == 2
+    assert await store.history(ChatKey("telegram", "b"), 10) == []
+    assert await store.history(ChatKey("teams", "a"), 10) == []
+
+
+class RecordingEngine:
+    """Answers at once and records the turns it saw; ``gate`` can hold one chat's turn."""
+
+    def __init__(self) -> None:
+        self.turns: list[Turn] = []
+        self.gate: asyncio.Event | None = None
+
+    async def answer(self, turn: Turn) -> EngineResult:
+        self.turns.append(turn)
+        if self.gate is not None and turn.question == "langsam":
+            await self.gate.wait()
+        return EngineResult(Answer(f"zu: {turn.question}"))
+
+    async def summarize(self, summary: str | None, dropped: tuple[HistoryItem, ...]) -> str | None:
+        return f"{summary or ''}+{len(dropped)}"
+
+
+async def test_history_window_and_summary_reach_the_engine(sample_kb: KnowledgeBase, store: Store) -> None:
+    engine = RecordingEngine()
+    conversation = make_conversation(sample_kb, store, engine, window=2)
+    for text in ("eins", "zwei", "drei"):
+        await replies(conversation, msg(text))
+    last = engine.turns[-1]
+    assert last.history == (HistoryItem("user", "zwei"), HistoryItem("assistant", "zu: zwei"))
+    assert last.summary == "+2"  # "eins" and its answer left the window after turn two
+    summary = await store.summary(ChatKey("telegram", "c1"))
+    assert summary is not None and summary.text == "+2+2"
+
+
+async def test_one_chat_waits_for_its_turn_other_chats_do_not(sample_kb: KnowledgeBase, store: Store) -> None:
+    engine = RecordingEngine()
+    engine.gate = asyncio.Event()
+    conversation = make_conversation(sample_kb, store, engine)
+    slow = asyncio.create_task(replies(conversation, msg("langsam", chat="a")))
+    while not engine.turns:
+        await asyncio.sleep(0.01)
+    same_chat = asyncio.create_task(replies(conversation, msg("danach", chat="a")))
+    other = await asyncio.wait_for(replies(conversation, msg("anderer Chat", chat="b")), 10)
+    assert final(other) == Answer("zu: anderer Chat")
+    await asyncio.sleep(0.05)
+    assert not same_chat.done()  # queued behind the slow turn of its own chat
+    engine.gate.set()
+    await slow
+    await same_chat
+    assert [t.question for t in engine.turns] == ["langsam", "anderer Chat", "danach"]
+    assert conversation._locks == {}  # idle chats hold no lock
+
+
+async def test_the_device_question_resumes_after_reopening_the_store(device_kb: KnowledgeBase, tmp_path: Path) -> None:
+    url = database_url(tmp_path / "chat", None)
+    first = await Store.open(url)
+    asked = final(await replies(make_conversation(device_kb, first), msg("was bedeutet fehler E013")))
+    await first.close()
+    assert isinstance(asked, Clarification) and len(asked.options) > 1
+    number = next(n for n, o in enumerate(asked.options, start=1) if "Voltronic" in o)
+
+    reopened = await Store.open(url)
+    try:
+        conversation = make_conversation(device_kb, reopened)
+        assert await reopened.pause(ChatKey("telegram", "other")) is None  # another chat has no pause
+        resumed = final(await replies(conversation, msg(str(number))))
+        assert isinstance(resumed, Answer) and "Batteriespannung zu niedrig" in resumed.text
+        assert resumed.citations[0].file == "Voltronic_Axpert_Kurzanleitung.md"
+        assert await reopened.pause(ChatKey("telegram", "c1")) is None
+    finally:
+        await reopened.close()
+
+
+async def test_in_a_group_only_the_asker_resumes(device_kb: KnowledgeBase, store: Store) -> None:
+    conversation = make_conversation(device_kb, store)
+    key = ChatKey("telegram", "g")
+    asked = final(
+        await replies(conversation, msg("was bedeutet fehler E013", "g", "anna", is_group=True, mentions_bot=True))
+    )
+    assert isinstance(asked, Clarification)
+    option = next(o for o in asked.options if "Voltronic" in o)
+    assert await replies(conversation, msg(option, "g", "ben", is_group=True)) == []  # not addressed
+    other = final(await replies(conversation, msg(E013, "g", "ben", is_group=True, mentions_bot=True)))
+    assert isinstance(other, Clarification)  # Ben's own question, not Anna's answer
+    pause = await store.pause(key)
+    assert pause is not None and pause.user_id == "ben"  # the newest question replaces the old one
+    resumed = final(await replies(conversation, msg(option, "g", "ben", is_group=True)))
+    assert isinstance(resumed, Answer) and "Batteriespannung zu niedrig" in resumed.text
+
+
+async def test_an_expired_pause_gets_a_note_and_the_message_is_answered(sample_kb: KnowledgeBase, store: Store) -> None:
+    now = datetime.now(UTC)
+    key = ChatKey("telegram", "c1")
+    state = {"kind": "device", "question": "E013"}
+    await store.save_pause(key, Pause("u1", "Welches Gerät?", ("A", "B"), state, None, now, now + timedelta(hours=24)))
+    later = make_conversation(sample_kb, store, clock=lambda: now + timedelta(hours=25))
+    found = await replies(later, msg(E013))
+    assert Answer(EXPIRED, kind="info") in found
+    answer = final(found)
+    assert isinstance(answer, Answer) and "Fehlerstrom zu hoch" in answer.text
+    assert await store.pause(key, now=datetime(2000, 1, 1, tzinfo=UTC)) is None
+
+
+class BrokenOnce:
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.calls = 0
+        self.offline = OfflineEngine(OfflineAnswerer(kb))
+
+    async def answer(self, turn: Turn) -> EngineResult:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("bug")
+        return await self.offline.answer(turn)
+
+    async def summarize(self, summary: str | None, dropped: tuple[HistoryItem, ...]) -> str | None:
+        return None
+
+
+async def test_an_unexpected_failure_is_apologised_for_and_the_chat_stays_usable(
+    sample_kb: KnowledgeBase, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    conversation = make_conversation(sample_kb, store, BrokenOnce(sample_kb))
+    failed = final(await replies(conversation, msg(E013)))
+    assert failed == Answer(APOLOGY, kind="error")
+    assert "telegram" in caplog.text and "c1" in caplog.text and "E013" not in caplog.text
+    works = final(await replies(conversation, msg(E013)))
+    assert isinstance(works, Answer) and works.kind == "answer"
+
+
+async def test_an_expected_failure_is_a_short_german_message(
+    tmp_path: Path, embedder: E5Embedder, store: Store
+) -> None:
+    empty = open_kb(tmp_path / "nothing", embedder)
+    answer = final(await replies(make_conversation(empty, store), msg(E013)))
+    assert isinstance(answer, Answer) and answer.kind == "error" and "indexiert" in answer.text
