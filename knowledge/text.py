@@ -207,4 +207,11 @@ def best_lines(text: str, query: str, limit: int = 4) -> list[str]:
     if best_at < 0:
         return []
     start = max(best_at - 1, 0)
-    return [line for line in lines[start : start + limit] if line.strip()]
+    window = [(i, lines[i]) for i in range(start, min(start + limit, len(lines))) if lines[i].strip()]
+    # Neighbouring rows of another code are other answers, not context.
+    return [line for i, line in window if i == best_at or not _other_code_row(line, codes)]
+
+
+def _other_code_row(line: str, asked: tuple[str, ...]) -> bool:
+    found = set(error_codes(line)) | {f"c{int(n)}" for n in _TABLE_CODE.findall(line)}
+    return bool(asked) and bool(found) and not found & set(asked)

@@ -87,3 +87,10 @@ def test_one_code_in_two_makers_manuals_asks_which_device(
     # Naming the maker in the question answers directly.
     direct = OfflineAnswerer(kb).answer("SolarFux E013?")
     assert isinstance(direct, Answer) and "Fehlerstrom zu hoch" in direct.text
+
+
+def test_an_error_code_answer_quotes_its_row_without_the_neighbouring_codes(sample_kb: KnowledgeBase) -> None:
+    reply = answer(sample_kb, "Was bedeutet Fehler E013?")
+    quoted = [line for line in reply.text.splitlines() if line.startswith("> ")]
+    assert any("E013" in line for line in quoted)
+    assert not any(code in reply.text for code in ("E010", "E021", "E027"))
