@@ -10,18 +10,20 @@ own about the device.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.messages import Answer, Citation, Clarification
 from knowledge.catalog import brands_in
 from knowledge.models import DocumentInfo, Passage, SearchResult
 from knowledge.service import KnowledgeBase
-from knowledge.text import best_lines, error_codes, fold
+from knowledge.text import best_lines, error_codes, fold, line_scores
 
 QUOTED_LINES = 4
 LINE_CHARS = 300
-SECOND_QUOTE = 0.9  # quote the runner-up page too when it scored this close
+SECOND_QUOTE = 0.0  # quote the runner-up page too (the top page is right ~63 % of the time)
 CLOSE_SCORE = 0.85  # a passage this close to the best one is an equally good candidate
+SEMANTIC_SHARE = 0.5  # weight of embedding closeness against the lexical line score
 MAX_OPTIONS = 4
 
 
@@ -38,14 +40,38 @@ class OfflineAnswerer:
             options = _device_options(question, result, documents)
             if len(options) > 1:
                 return Clarification("Welches Gerät meinen Sie?", options)
-        return quote(question, result)
+        return quote(question, result, self._line_scores(question))
+
+    def _line_scores(self, question: str) -> Callable[[list[str]], list[float]]:
+        """Lexical line scores plus, scaled to the same range, each line's closeness
+        to the question in the embedder's space: the word a technician types is
+        often not the word the manual prints."""
+        embedder = self.knowledge.embedder
+        asked = embedder.query(question)
+
+        def score(lines: list[str]) -> list[float]:
+            lexical = line_scores(lines, question)
+            worth = [i for i, line in enumerate(lines) if len(line.strip()) >= 8]
+            if not worth:
+                return lexical
+            cosines = embedder.passages([lines[i] for i in worth]) @ asked
+            top_lexical = max(lexical) or 1.0
+            low, high = float(cosines.min()), float(cosines.max())
+            blended = [value / top_lexical for value in lexical]
+            for i, cosine in zip(worth, cosines, strict=True):
+                blended[i] += SEMANTIC_SHARE * (float(cosine) - low) / max(high - low, 1e-6)
+            return blended
+
+        return score
 
 
-def quote(question: str, result: SearchResult) -> Answer:
+def quote(
+    question: str, result: SearchResult, scorer: Callable[[list[str]], list[float]] | None = None
+) -> Answer:
     """The best page's answering lines; the runner-up's too when it scored nearly as well."""
     first = result.passages[0]
     quoted = [p for p in result.passages[:2] if p is first or p.score >= first.score * SECOND_QUOTE]
-    blocks = [_block(question, p) for p in quoted]
+    blocks = [_block(question, p, scorer) for p in quoted]
     cited = [Citation(p.file, p.title, p.page) for p in quoted]
     more = [Citation(p.file, p.title, p.page) for p in result.passages[len(quoted) : 3]]
     text = "Laut Handbuch:\n" + "\n\n".join(blocks)
@@ -54,8 +80,9 @@ def quote(question: str, result: SearchResult) -> Answer:
     return Answer(text, (*cited, *more), "answer", ask_feedback=True)
 
 
-def _block(question: str, passage: Passage) -> str:
-    lines = best_lines(passage.text, question, QUOTED_LINES) or passage.text.splitlines()[:QUOTED_LINES]
+def _block(question: str, passage: Passage, scorer: Callable[[list[str]], list[float]] | None) -> str:
+    scores = scorer(passage.text.splitlines()) if scorer else None
+    lines = best_lines(passage.text, question, QUOTED_LINES, scores) or passage.text.splitlines()[:QUOTED_LINES]
     quoted = "\n".join(f"> {_short(line)}" for line in lines)
     return f"{quoted}\n{Citation(passage.file, passage.title, passage.page).label()}"
 

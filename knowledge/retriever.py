@@ -46,6 +46,7 @@ MIN_COVERAGE = 0.45
 # Eiffelturm?" 0.76-0.78, football 0.74-0.76; trade questions ≥ 0.80 on the sample
 # and the corpus). Calibrated per embedder; uncalibrated ones skip this check.
 TOPIC_FLOOR = {"e5-small": 0.775}
+NEAR_DUPLICATE = 0.8  # share of words two passages share to count as the same text
 _COLUMNS = ["file", "title", "page", "ordinal", "section", "text", "terms"]
 _FTS_COLUMNS = [*_COLUMNS, "vector", "_score"]
 _VECTOR_COLUMNS = [*_COLUMNS, "vector", "_distance"]
@@ -98,7 +99,7 @@ class Retriever:
         fts = self._fts(chunks, terms, where) if mode != "vector" else []
         vec = self._vector(chunks, vector, where) if mode != "fts" else []
         fused = _fuse(fts, vec, vector, mode)
-        passages = _per_page(fused, state)
+        passages = _newest_first(_per_page(fused, state), state)
         if self._reranker is not None and mode == "hybrid" and passages:
             passages = self._rerank(query, passages)
         passages = passages[:k]
@@ -217,6 +218,35 @@ def _per_page(candidates: list[Candidate], state: IndexState) -> list[Passage]:
             )
         )
     return passages
+
+
+def _newest_first(passages: list[Passage], state: IndexState) -> list[Passage]:
+    """Among near-identical passages from two editions of one maker's manual (the
+    same error table in "SmartEVSE v2" and "v3"), cite the newer edition first."""
+    makers = {d.info.file: d.info.manufacturer for d in state.documents}
+    ordered = list(passages)
+    for i in range(min(len(ordered), 6)):
+        for j in range(i + 1, min(len(ordered), 6)):
+            a, b = ordered[i], ordered[j]
+            if a.file == b.file or not makers.get(a.file) or makers.get(a.file) != makers.get(b.file):
+                continue
+            if _edition(b.file) > _edition(a.file) and _overlap(a.text, b.text) >= NEAR_DUPLICATE:
+                ordered[i], ordered[j] = (
+                    replace(b, score=a.score),
+                    replace(a, score=b.score),
+                )
+    return ordered
+
+
+def _edition(file: str) -> tuple[int, ...]:
+    """The version a file name carries ("..._v3.0.pdf", "...V1.24_EN.pdf"); () if none."""
+    found = re.findall(r"(?i)v(\d+(?:\.\d+)*)", file)
+    return tuple(int(part) for part in found[0].split(".")) if found else ()
+
+
+def _overlap(a: str, b: str) -> float:
+    first, second = set(words(a)), set(words(b))
+    return len(first & second) / max(min(len(first), len(second)), 1)
 
 
 def _confidence(

@@ -184,31 +184,36 @@ def content_words(text: str) -> list[str]:
     return [w for w in words(text) if w not in STOPWORDS and w not in QUESTION_NOISE]
 
 
-def best_lines(text: str, query: str, limit: int = 4) -> list[str]:
-    """The line of a passage that answers most of the query, with its neighbours.
+def line_scores(lines: list[str], query: str) -> list[float]:
+    """How much of the query each line answers, lexically.
 
-    A query word weighs less the more lines of the passage contain it (the brand in
-    every header says little about which line answers); an asked error code weighs
-    most, so the code's row wins. Table cells wrap over several lines ("Error: 302"
-    above "Keine AC-Verbindung"), so the best line comes with the line before and
-    the lines after it, in page order."""
+    A query word weighs less the more lines contain it (the brand in every header
+    says little about which line answers); an asked error code weighs most, so the
+    code's row wins."""
     groups = query_groups(query)
     codes = tuple(dict.fromkeys(error_codes(query)))
-    lines = text.splitlines()
     line_terms = [set(index_terms(line, "de")) | set(index_terms(line, "en")) for line in lines]
     hits = [[any(t in terms for t in g) for g in groups] for terms in line_terms]
     spread = [max(sum(row[i] for row in hits), 1) for i in range(len(groups))]
     weights = [(3.0 if codes and g == codes else 1.0) / spread[i] for i, g in enumerate(groups)]
-    best_score, best_at = 0.0, -1
-    for position, row in enumerate(hits):
-        score = sum(w for w, hit in zip(weights, row, strict=True) if hit)
-        if score > best_score:
-            best_score, best_at = score, position
-    if best_at < 0:
+    return [sum(w for w, hit in zip(weights, row, strict=True) if hit) for row in hits]
+
+
+def best_lines(text: str, query: str, limit: int = 4, scores: list[float] | None = None) -> list[str]:
+    """The line of a passage that answers most of the query, with its neighbours.
+
+    ``scores`` (one per line) default to ``line_scores``; callers may blend in other
+    evidence. Table cells wrap over several lines ("Error: 302" above "Keine
+    AC-Verbindung"), so the best line comes with the line before and the lines
+    after it, in page order; neighbouring rows of another error code are left out."""
+    lines = text.splitlines()
+    scores = scores if scores is not None else line_scores(lines, query)
+    best_at = max(range(len(lines)), key=lambda i: scores[i], default=-1)
+    if best_at < 0 or scores[best_at] <= 0:
         return []
+    codes = tuple(dict.fromkeys(error_codes(query)))
     start = max(best_at - 1, 0)
     window = [(i, lines[i]) for i in range(start, min(start + limit, len(lines))) if lines[i].strip()]
-    # Neighbouring rows of another code are other answers, not context.
     return [line for i, line in window if i == best_at or not _other_code_row(line, codes)]
 
 
