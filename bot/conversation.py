@@ -8,6 +8,9 @@ Adapters only report facts (``IncomingMessage``); this module decides policy:
 * **Dedupe**: a redelivered message id is claimed once (``Store.claim_message``).
 * **Ordering**: turns of one chat (platform, chat, thread) run one at a time; other
   chats never wait for them.
+* **Feedback**: a pressed 👍/👎 (``callback_data`` from ``feedback_data``) is a vote
+  on the stored answer it names, accepted from anyone in a group; it gets a short
+  thanks, never reaches the engine and is not history. A malformed one is ignored.
 * **Pauses**: a clarification's state is stored durably and resumed by the asker's
   next message (in a private chat: the next message), typed or pressed; an expired
   one gets a short note and the message is answered normally.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -29,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from bot.commands import Command, Commands, parse_command
 from bot.engine import Engine, EngineResult, HistoryItem, Turn
 from bot.errors import EXPECTED
-from bot.messages import Answer, Clarification, IncomingMessage, Reply, Typing
+from bot.messages import FEEDBACK_PREFIX, Answer, Clarification, IncomingMessage, Reply, Typing, parse_feedback
 from knowledge.errors import IndexMissing
 from storage.store import ChatKey, Pause, Store, StoredMessage, utc_now
 from storage.store import Citation as StoredCitation
@@ -39,6 +43,8 @@ log = logging.getLogger(__name__)
 APOLOGY = "Entschuldigung, da ist etwas schiefgelaufen. Bitte versuchen Sie es noch einmal."
 EXPIRED = "Meine Rückfrage von vorhin ist abgelaufen – ich beantworte Ihre Nachricht als neue Frage."
 NO_TEXT = "Bitte schreiben Sie Ihre Frage als Text. Fotos kann ich bald auch auswerten."
+THANKS = "Danke für Ihr Feedback!"
+_POSITION = re.compile(r"[1-9][0-9]{0,17}")  # a stored message's position (fits a BIGINT)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # reads a pause without expiring it on the way
 
 
@@ -80,7 +86,10 @@ class Conversation:
 
         Iterate to the end (or ``aclose()``): the chat's turn lock is held meanwhile."""
         key = chat_key(message)
-        command = parse_command(message.text)
+        vote = _vote(message)
+        if vote is None and _is_feedback_press(message):
+            return  # a malformed 👍/👎 press: ignored
+        command = None if vote else parse_command(message.text)
         if command and command.target and self._bot_username and command.target.lower() != self._bot_username.lower():
             return  # /cmd@SomeOtherBot
         if message.is_group and not await self._addressed(key, message, command):
@@ -89,7 +98,8 @@ class Conversation:
             if not await self._store.claim_message(key, message.message_id):
                 return
             try:
-                async for reply in self._turn(key, message, command):
+                replies = self._feedback(key, message, *vote) if vote else self._turn(key, message, command)
+                async for reply in replies:
                     yield reply
             except EXPECTED as error:
                 log.info("expected failure in chat %s: %s", key, type(error).__name__)
@@ -100,7 +110,7 @@ class Conversation:
 
     async def _addressed(self, key: ChatKey, message: IncomingMessage, command: Command | None) -> bool:
         if message.mentions_bot or message.reply_to_bot or command is not None or message.callback_data:
-            return True
+            return True  # a pressed button (a 👍/👎 too, by anyone) is addressed to the bot
         pause = await self._store.pause(key)
         return pause is not None and pause.user_id == message.user_id
 
@@ -117,6 +127,12 @@ class Conversation:
             entry.waiting -= 1
             if entry.waiting == 0:
                 del self._locks[key]  # idle chats hold no lock
+
+    async def _feedback(
+        self, key: ChatKey, message: IncomingMessage, position: int, value: int
+    ) -> AsyncIterator[Reply]:
+        await self._store.add_feedback(key, position, message.user_id, value)  # replaces the user's earlier vote
+        yield Answer(THANKS, kind="info")
 
     async def _turn(self, key: ChatKey, message: IncomingMessage, command: Command | None) -> AsyncIterator[Reply]:
         if command is not None:
@@ -155,11 +171,12 @@ class Conversation:
         if resuming and pause is not None:
             turn = replace(turn, resume=pause.state, reply_to_pause=_chosen_option(text, pause.options))
         result = await self._engine.answer(turn)
-        await self._remember(key, message, result, resumed=resuming)
-        yield result.reply
+        yield await self._remember(key, message, result, resumed=resuming)
         await self._summarize(key)
 
-    async def _remember(self, key: ChatKey, message: IncomingMessage, result: EngineResult, resumed: bool) -> None:
+    async def _remember(self, key: ChatKey, message: IncomingMessage, result: EngineResult, resumed: bool) -> Reply:
+        """Store the reply (and a clarification's pause); the reply to send, an answer asking
+        for feedback carrying its stored position as ``feedback_id``."""
         reply = result.reply
         if isinstance(reply, Clarification):
             options = "\n".join(f"{n}. {o}" for n, o in enumerate(reply.options, start=1))
@@ -175,11 +192,12 @@ class Conversation:
                 expires_at=now + self._pause_for,
             )
             await self._store.save_pause(key, pause)  # replaces the answered one
-            return
+            return reply
         cites = tuple(StoredCitation(c.file, c.title, c.page) for c in reply.citations)
-        await self._store.append_message(key, "assistant", reply.text, citations=cites)
+        stored = await self._store.append_message(key, "assistant", reply.text, citations=cites)
         if resumed:
             await self._store.clear_pause(key)
+        return replace(reply, feedback_id=str(stored.position)) if reply.ask_feedback else reply
 
     async def _summarize(self, key: ChatKey) -> None:
         dropped = await self._store.unsummarized(key, self._window)
@@ -194,6 +212,20 @@ class Conversation:
 
 def _history_item(message: StoredMessage) -> HistoryItem:
     return HistoryItem(message.role, message.content)
+
+
+def _is_feedback_press(message: IncomingMessage) -> bool:
+    return message.callback_data is not None and message.callback_data.startswith(FEEDBACK_PREFIX)
+
+
+def _vote(message: IncomingMessage) -> tuple[int, int] | None:
+    """``(answer position, +1 | -1)`` for a valid 👍/👎 press, else None."""
+    if not _is_feedback_press(message) or message.callback_data is None:
+        return None
+    parsed = parse_feedback(message.callback_data)
+    if parsed is None or not _POSITION.fullmatch(parsed[0]):
+        return None
+    return int(parsed[0]), parsed[1]
 
 
 def _chosen_option(text: str, options: tuple[str, ...]) -> str:

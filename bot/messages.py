@@ -7,11 +7,16 @@ render the replies the core yields. Nothing here knows a platform library.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 Platform = Literal["telegram", "teams", "console"]
 AnswerKind = Literal["answer", "not_found", "refused", "error", "info"]
+
+FEEDBACK_PREFIX = "fb:"  # callback data of a 👍/👎 button: "fb:<feedback_id>:+1" or "…:-1"
+CALLBACK_DATA_BYTES = 64  # Telegram's limit for a button's callback_data
+_FEEDBACK = re.compile(r"fb:([A-Za-z0-9_-]+):([+-]1)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,7 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     kind: AnswerKind = "answer"
     ask_feedback: bool = False  # adapters add 👍/👎 under real answers
+    feedback_id: str | None = None  # set by the core once the answer is stored; see ``feedback_data``
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,24 @@ class Partial:
 @dataclass(frozen=True, slots=True)
 class Typing:
     """The core is working; adapters show a typing indicator."""
+
+
+def feedback_data(feedback_id: str, value: int) -> str:
+    """A 👍 (``+1``) or 👎 (``-1``) button's callback data for the answer ``feedback_id``."""
+    if isinstance(value, bool) or value not in (1, -1):
+        raise ValueError(f"feedback is +1 or -1, not {value!r}")
+    data = f"{FEEDBACK_PREFIX}{feedback_id}:{value:+d}"
+    if not _FEEDBACK.fullmatch(data) or len(data.encode()) > CALLBACK_DATA_BYTES:
+        raise ValueError(f"unusable feedback id {feedback_id[:80]!r}")
+    return data
+
+
+def parse_feedback(data: str) -> tuple[str, int] | None:
+    """``(feedback_id, +1 | -1)`` from a button's callback data; None when it is not a valid vote."""
+    found = _FEEDBACK.fullmatch(data)
+    if found is None or len(data.encode()) > CALLBACK_DATA_BYTES:
+        return None
+    return found.group(1), int(found.group(2))
 
 
 Reply = Answer | Clarification | PageImage | Partial | Typing
