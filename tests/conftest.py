@@ -8,7 +8,7 @@ into each test's own ``tmp_path`` so that tests stay independent.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,8 @@ import pytest
 from helpers import APP_ENV, CORPUS_RETRIEVAL_FILES, SAMPLE_DIR, SAMPLE_NAME, corpus_file, open_kb
 from knowledge.embedder import E5Embedder
 from knowledge.service import KnowledgeBase
+from storage.db import database_url
+from storage.store import Store
 
 
 @pytest.fixture(scope="session")
@@ -111,3 +113,24 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytes
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.chdir(tmp_path)
     yield monkeypatch
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(database_url(tmp_path / "chat", None))
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def device_kb(seeded_cache: Path, embedder: E5Embedder, manuals: Path) -> KnowledgeBase:
+    """The sample manual plus a second maker's manual listing the same error code E013."""
+    (manuals / "Voltronic_Axpert_Kurzanleitung.md").write_text(
+        "# Voltronic Axpert Kurzanleitung\n\n## Fehlercodes\n\n"
+        "E013 Batteriespannung zu niedrig | Batterie laden, Anschlüsse prüfen\n"
+        "E014 Batteriespannung zu hoch | Ladeparameter prüfen\n",
+        encoding="utf-8",
+    )
+    kb = open_kb(seeded_cache, embedder)
+    kb.index([manuals])
+    return kb

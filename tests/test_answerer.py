@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bot.answerer import OfflineAnswerer
 from bot.messages import Answer, Clarification
-from helpers import SAMPLE_NAME, open_kb
-from knowledge.embedder import E5Embedder
+from helpers import SAMPLE_NAME
 from knowledge.service import KnowledgeBase
 
 
@@ -28,8 +25,9 @@ def answer(kb: KnowledgeBase, question: str) -> Answer:
         ("Passwort für erweiterte Einstellungen?", "Passwort für erweiterte Einstellungen: 0815", 7),
     ],
 )
-def test_the_answering_line_is_quoted_with_its_page(sample_kb: KnowledgeBase, question: str, row: str,
-                                                    page: int) -> None:
+def test_the_answering_line_is_quoted_with_its_page(
+    sample_kb: KnowledgeBase, question: str, row: str, page: int
+) -> None:
     reply = answer(sample_kb, question)
     assert reply.kind == "answer"
     assert row in reply.text
@@ -62,17 +60,8 @@ def test_a_product_filter_that_matches_nothing_is_not_found(sample_kb: Knowledge
     assert isinstance(reply, Answer) and reply.kind == "not_found"
 
 
-def test_one_code_in_two_makers_manuals_asks_which_device(
-    seeded_cache: Path, embedder: E5Embedder, manuals: Path
-) -> None:
-    (manuals / "Voltronic_Axpert_Kurzanleitung.md").write_text(
-        "# Voltronic Axpert Kurzanleitung\n\n## Fehlercodes\n\n"
-        "E013 Batteriespannung zu niedrig | Batterie laden, Anschlüsse prüfen\n"
-        "E014 Batteriespannung zu hoch | Ladeparameter prüfen\n",
-        encoding="utf-8",
-    )
-    kb = open_kb(seeded_cache, embedder)
-    kb.index([manuals])
+def test_one_code_in_two_makers_manuals_asks_which_device(device_kb: KnowledgeBase) -> None:
+    kb = device_kb
     reply = OfflineAnswerer(kb).answer("was bedeutet fehler E013")
     assert isinstance(reply, Clarification)
     assert reply.question == "Welches Gerät meinen Sie?"

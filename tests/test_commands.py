@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -16,17 +14,9 @@ from bot.engine import OfflineEngine
 from bot.messages import Answer, IncomingMessage, PageImage, Reply
 from helpers import PNG_MAGIC, SAMPLE_DIR, SAMPLE_NAME
 from knowledge.service import KnowledgeBase
-from storage.db import database_url
 from storage.store import ChatKey, Pause, Store
 
 _ids = itertools.count(1)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(database_url(tmp_path / "chat", None))
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,29 +46,8 @@ def final(found: list[Reply]) -> Answer | Clarification:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(database_url(tmp_path / "chat", None))
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
 def conversation(sample_kb: KnowledgeBase, store: Store) -> Conversation:
     return make_conversation(sample_kb, store)
-
-
-@pytest.fixture
-def device_kb(seeded_cache: Path, embedder: E5Embedder, manuals: Path) -> KnowledgeBase:
-    """The sample manual plus a second maker's manual listing the same error code E013."""
-    (manuals / "Voltronic_Axpert_Kurzanleitung.md").write_text(
-        "# Voltronic Axpert Kurzanleitung\n\n## Fehlercodes\n\n"
-        "E013 Batteriespannung zu niedrig | Batterie laden, Anschlüsse prüfen\n"
-        "E014 Batteriespannung zu hoch | Ladeparameter prüfen\n",
-        encoding="utf-8",
-    )
-    kb = open_kb(seeded_cache, embedder)
-    kb.index([manuals])
-    return kb
 
 
 async def test_a_private_question_is_answered_with_citations_and_stored(
