@@ -54,6 +54,7 @@ _CODE_CONFUSIONS = str.maketrans({"£": "E", "€": "E"})
 # A code table row: "36=input polarity reversed", "83 | Battery voltage too low"
 _TABLE_CODE = re.compile(r"^\s*0*(\d{1,4})\s*(?:=|\|)\s*[^\W\d_]", re.MULTILINE)
 _HYPHENATED = re.compile(r"\b([^\W\d_]{2,})-([^\W\d_]{2,})\b")
+BEFORE = 1  # lines quoted above the best one
 _RUNS = re.compile(r"[^\W\d_]+|\d+")
 _TRANSCRIBED_UMLAUT = re.compile(r"(?<![aeiou])([aou])e")
 
@@ -212,7 +213,7 @@ def best_lines(text: str, query: str, limit: int = 4, scores: list[float] | None
     if best_at < 0 or scores[best_at] <= 0:
         return []
     codes = tuple(dict.fromkeys(error_codes(query)))
-    start = max(best_at - 1, 0)
+    start = max(best_at - BEFORE, 0)
     window = [(i, lines[i]) for i in range(start, min(start + limit, len(lines))) if lines[i].strip()]
     return [line for i, line in window if i == best_at or not _other_code_row(line, codes)]
 
