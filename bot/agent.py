@@ -7,6 +7,9 @@ call of ``ask_user_clarification``. A clarification pauses the loop: the pause
 state (plain JSON: the messages so far, the pending tool call's id, the pages
 seen) lets the next turn continue exactly there, after a restart too.
 
+With ``turn.on_partial`` the model calls stream: the text so far reaches the
+caller as it arrives (in practice the final answer; tool-call rounds carry none).
+
 Faults of the model service propagate as ``LlmUnavailable``; the conversation
 core turns them into an apology.
 """
@@ -59,7 +62,9 @@ class LlmAgent:
         usage: dict[str, int] = {}
         calls = 0
         for _ in range(self._max_iterations):
-            completion = await self._client.complete(self._model, messages, deadline, TOOLS, self._max_tokens)
+            completion = await self._client.complete(
+                self._model, messages, deadline, TOOLS, self._max_tokens, on_text=turn.on_partial
+            )
             _add(usage, completion)
             messages.append(completion.message())
             if not completion.tool_calls:

@@ -16,6 +16,8 @@ Adapters only report facts (``IncomingMessage``); this module decides policy:
   one gets a short note and the message is answered normally.
 * **History**: the user message and the reply are stored; the engine sees the last
   ``window`` messages and the rolling summary of older ones.
+* **Streaming**: in a private chat the engine's partial answer text is yielded as
+  ``Partial`` replies while it works, then the final reply; groups get only the final one.
 * **Failures**: expected errors become a short German message; anything else is
   caught once, at the turn boundary, logged with the chat key, and apologised for.
 """
@@ -33,7 +35,16 @@ from datetime import UTC, datetime, timedelta
 from bot.commands import Command, Commands, parse_command
 from bot.engine import Engine, EngineResult, HistoryItem, Turn
 from bot.errors import EXPECTED
-from bot.messages import FEEDBACK_PREFIX, Answer, Clarification, IncomingMessage, Reply, Typing, parse_feedback
+from bot.messages import (
+    FEEDBACK_PREFIX,
+    Answer,
+    Clarification,
+    IncomingMessage,
+    Partial,
+    Reply,
+    Typing,
+    parse_feedback,
+)
 from knowledge.errors import IndexMissing
 from storage.store import ChatKey, Pause, Store, StoredMessage, utc_now
 from storage.store import Citation as StoredCitation
@@ -170,7 +181,20 @@ class Conversation:
         )
         if resuming and pause is not None:
             turn = replace(turn, resume=pause.state, reply_to_pause=_chosen_option(text, pause.options))
-        result = await self._engine.answer(turn)
+        if message.is_group:
+            result = await self._engine.answer(turn)  # one final message in groups
+        else:
+            partials: asyncio.Queue[str | None] = asyncio.Queue()  # None: the engine is done
+            task = asyncio.create_task(self._engine.answer(replace(turn, on_partial=partials.put)))
+            task.add_done_callback(lambda _: partials.put_nowait(None))
+            try:
+                while (partial := await partials.get()) is not None:
+                    yield Partial(partial)
+                result = await task  # an engine failure propagates to the turn boundary
+            finally:
+                if not task.done():  # the caller stopped iterating
+                    task.cancel()
+                    await asyncio.wait({task})
         yield await self._remember(key, message, result, resumed=resuming)
         await self._summarize(key)
 

@@ -10,6 +10,7 @@ back on the next turn of the asking user.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,6 +32,8 @@ class Turn:
     summary: str | None = None  # rolling summary of what fell out of the window
     resume: dict[str, Any] | None = None  # state returned with an earlier Clarification
     reply_to_pause: str | None = None  # the user's answer (typed or a pressed option)
+    # streaming: awaited with the answer text so far (an engine may ignore it)
+    on_partial: Callable[[str], Awaitable[None]] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +54,7 @@ class Engine(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class OfflineEngine:
-    """No LLM: the deterministic, extractive answerer; history is not needed."""
+    """No LLM: the deterministic, extractive answerer; history is not needed (nor streaming)."""
 
     answerer: OfflineAnswerer
 

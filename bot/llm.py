@@ -9,6 +9,12 @@ The official ``openai`` package speaks the wire protocol; its own retries are of
 * anything else (400, 401, 404, ...): give up at once.
 
 Giving up raises ``LlmUnavailable``. The API key is handed to the SDK and never logged.
+
+Streaming (``on_text``): the reply arrives as server-sent deltas, content and
+tool calls alike are reassembled into the same ``Completion``, and the text so far
+is reported, throttled. A failure before any text was reported is retried as
+above; once text has reached the caller the answer cannot be taken back, so a
+broken stream raises ``LlmUnavailable`` at once.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import httpx
 import openai
 from openai import AsyncOpenAI
 
@@ -29,6 +37,10 @@ log = logging.getLogger(__name__)
 RETRY_STATUS = frozenset({500, 502, 503})
 REQUEST_SECONDS = 30.0  # one request never waits longer than this (nor past the deadline)
 MIN_REQUEST_SECONDS = 0.05  # below this there is no point in starting a request
+PARTIAL_SECONDS = 0.3  # streaming: report the text so far at most this often…
+PARTIAL_CHARS = 80  # …unless this many new characters arrived
+
+OnText = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +75,11 @@ class ChatModel(Protocol):
         deadline: float,
         tools: list[dict[str, Any]] | None = None,
         max_tokens: int = 800,
+        on_text: OnText | None = None,
     ) -> Completion:
-        """One completion; ``deadline`` is a ``time.monotonic()`` value the call must not pass."""
+        """One completion; ``deadline`` is a ``time.monotonic()`` value the call must not pass.
+
+        With ``on_text`` the reply is streamed and the text so far is awaited into it."""
         ...
 
 
@@ -95,6 +110,7 @@ class LlmClient:
         deadline: float,
         tools: list[dict[str, Any]] | None = None,
         max_tokens: int = 800,
+        on_text: OnText | None = None,
     ) -> Completion:
         extra: dict[str, Any] = {"tools": tools} if tools else {}
         attempt = 0
@@ -102,15 +118,36 @@ class LlmClient:
             remaining = deadline - time.monotonic()
             if remaining < MIN_REQUEST_SECONDS:
                 raise LlmUnavailable("Das Sprachmodell hat nicht rechtzeitig geantwortet.")
+            timeout = min(self._request_seconds, remaining)
+            stream = _Stream(on_text) if on_text is not None else None
             try:
-                response = await self._client.chat.completions.create(
-                    model=model,
-                    messages=messages,  # type: ignore[arg-type]  # plain dicts in the wire format
-                    max_tokens=max_tokens,
-                    timeout=min(self._request_seconds, remaining),
-                    **extra,
-                )
-                return _completion(response)
+                if stream is None:
+                    response = await self._client.chat.completions.create(
+                        model=model,
+                        messages=messages,  # type: ignore[arg-type]  # plain dicts in the wire format
+                        max_tokens=max_tokens,
+                        timeout=timeout,
+                        **extra,
+                    )
+                    return _completion(response)
+                try:
+                    async with asyncio.timeout(timeout):  # the whole stream, not each read
+                        chunks = await self._client.chat.completions.create(  # type: ignore[call-overload]
+                            model=model,
+                            messages=messages,  # plain dicts in the wire format
+                            max_tokens=max_tokens,
+                            timeout=timeout,
+                            stream=True,
+                            stream_options={"include_usage": True},
+                            **extra,
+                        )
+                        async with chunks:
+                            return await stream.consume(chunks)
+                except (openai.APIError, httpx.HTTPError, TimeoutError) as err:
+                    if stream.reported:
+                        log.warning("LLM stream broke off after partial text: %s", type(err).__name__)
+                        raise LlmUnavailable("Die Antwort des Sprachmodells ist abgebrochen.") from None
+                    raise
             except openai.RateLimitError as err:
                 wait = _retry_after(err.response.headers.get("retry-after"))
                 if wait is None:
@@ -125,7 +162,7 @@ class LlmClient:
                     raise LlmUnavailable(f"Das Sprachmodell ist nicht verfügbar (HTTP {err.status_code}).") from None
                 wait = self._backoff * (attempt + 1)
                 log.info("LLM HTTP %s: retrying in %.1fs", err.status_code, wait)
-            except openai.APIConnectionError as err:  # includes APITimeoutError
+            except (openai.APIConnectionError, httpx.HTTPError, TimeoutError) as err:  # APITimeoutError too
                 if attempt >= self._retries:
                     log.warning("LLM unreachable: %s", type(err).__name__)
                     raise LlmUnavailable("Das Sprachmodell ist nicht erreichbar.") from None
@@ -133,6 +170,57 @@ class LlmClient:
                 log.info("LLM %s: retrying in %.1fs", type(err).__name__, wait)
             attempt += 1
             await asyncio.sleep(max(0.0, min(wait, deadline - time.monotonic())))
+
+
+class _Stream:
+    """Reassembles a streamed completion and reports its text, throttled."""
+
+    def __init__(self, on_text: OnText) -> None:
+        self._on_text = on_text
+        self._text: list[str] = []
+        self._calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
+        self._usage: dict[str, int] = {}
+        self._choices = False
+        self._sent = ""  # the text last reported
+        self._sent_at = time.monotonic()
+        self.reported = False  # text has reached the caller: no retry after this
+
+    async def consume(self, chunks: Any) -> Completion:
+        async for chunk in chunks:
+            if chunk.usage is not None:
+                self._usage = {
+                    "prompt_tokens": int(chunk.usage.prompt_tokens or 0),
+                    "completion_tokens": int(chunk.usage.completion_tokens or 0),
+                }
+            if not chunk.choices:
+                continue
+            self._choices = True
+            delta = chunk.choices[0].delta
+            for call in delta.tool_calls or ():
+                entry = self._calls.setdefault(call.index, ["", "", ""])
+                entry[0] = entry[0] or (call.id or "")
+                if call.function is not None:
+                    entry[1] = entry[1] or (call.function.name or "")
+                    entry[2] += call.function.arguments or ""
+            if delta.content:
+                self._text.append(delta.content)
+                await self._report(final=False)
+        if not self._choices:
+            raise LlmUnavailable("Das Sprachmodell hat eine leere Antwort geschickt.")
+        await self._report(final=True)
+        text = "".join(self._text)
+        calls = tuple(ToolCall(i, n, a) for _, (i, n, a) in sorted(self._calls.items()) if n)
+        return Completion(text or None, calls, self._usage)
+
+    async def _report(self, final: bool) -> None:
+        text = "".join(self._text)
+        if not text or text == self._sent:
+            return
+        due = time.monotonic() - self._sent_at >= PARTIAL_SECONDS or len(text) - len(self._sent) >= PARTIAL_CHARS
+        if final or due:
+            self.reported = True
+            self._sent, self._sent_at = text, time.monotonic()
+            await self._on_text(text)
 
 
 def _retry_after(value: str | None) -> float | None:

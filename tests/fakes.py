@@ -62,6 +62,7 @@ class ScriptedOpenAI:
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     times: list[float] = field(default_factory=list)  # time.monotonic() of each request
+    chunk_chars: int = 0  # streaming: split content and tool-call arguments into pieces this long (0: whole)
     _runner: web.AppRunner | None = None
     _port: int = 0
     _ids: int = 0
@@ -134,7 +135,8 @@ class ScriptedOpenAI:
     async def _stream(
         self, request: web.Request, body: dict[str, Any], message: dict[str, Any], finish: str
     ) -> web.StreamResponse:
-        """SSE chunks: the content (or each tool call) as a delta, then the finish reason, then [DONE]."""
+        """SSE chunks: the content (or each tool call) as deltas, then the finish reason, the usage
+        when ``stream_options.include_usage`` asks for it, then [DONE]."""
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         base = {
@@ -144,18 +146,30 @@ class ScriptedOpenAI:
             "model": body.get("model", "scripted"),
         }
         deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
-        if message.get("content"):
-            deltas.append({"content": message["content"]})
+        for piece in self._pieces(message.get("content") or ""):
+            deltas.append({"content": piece})
         for index, call in enumerate(message.get("tool_calls", ())):
-            deltas.append({"tool_calls": [{"index": index, **call}]})
+            pieces = self._pieces(call["function"]["arguments"])
+            head = {**call, "function": {"name": call["function"]["name"], "arguments": pieces[0] if pieces else ""}}
+            deltas.append({"tool_calls": [{"index": index, **head}]})
+            for piece in pieces[1:]:
+                deltas.append({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
         for delta in deltas:
             chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
         last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
         await response.write(f"data: {json.dumps(last)}\n\n".encode())
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {**base, "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
+            await response.write(f"data: {json.dumps(usage)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+    def _pieces(self, text: str) -> list[str]:
+        if not text or self.chunk_chars <= 0:
+            return [text] if text else []
+        return [text[i : i + self.chunk_chars] for i in range(0, len(text), self.chunk_chars)]
 
 
 def _error(code: int, message: str) -> web.Response:
