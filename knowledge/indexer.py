@@ -35,6 +35,9 @@ from knowledge.text import index_terms
 Progress = Callable[[IndexProgress], None]
 EMBED_BATCH = 32
 ANN_MIN_ROWS = 20_000
+# Bump when text extraction, chunking or analysis changes: every manual is then
+# re-indexed by the next `nik index` after an upgrade, without --rebuild.
+PIPELINE_VERSION = "2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,9 +249,11 @@ def build_vector_index(chunks: Table) -> None:
 
 
 def _fingerprint(source: SourceFile, entry: CatalogEntry | None) -> str:
-    """Content hash of the file plus its catalog entry: either changing means re-index."""
+    """Content hash of the file, its catalog entry and the pipeline version: any of
+    them changing means re-index (vectors of unchanged texts come from the cache)."""
     digest = hashlib.sha256(file_sha256(source.path).encode())
     digest.update(repr(entry).encode())
+    digest.update(PIPELINE_VERSION.encode())
     return digest.hexdigest()
 
 

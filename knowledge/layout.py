@@ -20,6 +20,7 @@ import pypdfium2.raw as pdfium_c
 
 CELL_GAP = 1.6  # gap, in multiples of the font size, that separates table cells
 WORD_GAP = 0.18  # gap, in multiples of the font size, that separates words
+INFERRED_GAP = 0.1  # smaller gap that still separates words where pdfium inferred a space
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class Glyph:
     right: float
     top: float
     size: float
+    space_before: bool = False  # a space (printed or inferred by pdfium) precedes it
 
     @property
     def middle(self) -> float:
@@ -66,11 +68,15 @@ def _glyphs(textpage: pdfium.PdfTextPage) -> list[Glyph]:
     raw = textpage.raw
     box = pdfium_c.FS_RECTF()
     glyphs: list[Glyph] = []
+    spaced = False
     for index in range(count):
         code = pdfium_c.FPDFText_GetUnicode(raw, index)
-        if code <= 32 or 0xD800 <= code <= 0xDFFF or code == 0xFFFE:
+        if code <= 32:
+            # Some PDFs print no space glyphs and only kern words apart; pdfium then
+            # infers (generates) a space. Keep that as a word break.
+            spaced = True
             continue
-        if pdfium_c.FPDFText_IsGenerated(raw, index) == 1:
+        if 0xD800 <= code <= 0xDFFF or code == 0xFFFE or pdfium_c.FPDFText_IsGenerated(raw, index) == 1:
             continue
         # The loose box spans the font's ascent..descent: one height per font size,
         # unlike the tight glyph box ("x" vs "h"), and unlike FPDFText_GetFontSize,
@@ -80,7 +86,8 @@ def _glyphs(textpage: pdfium.PdfTextPage) -> list[Glyph]:
         size = box.top - box.bottom
         if size <= 0:
             continue
-        glyphs.append(Glyph(chr(code), box.left, box.bottom, box.right, box.top, size))
+        glyphs.append(Glyph(chr(code), box.left, box.bottom, box.right, box.top, size, spaced))
+        spaced = False
     return glyphs
 
 
@@ -130,7 +137,7 @@ def _join(row: list[Glyph]) -> str:
         gap = cur.left - prev.right
         if gap > CELL_GAP * size:
             parts.append(" | ")
-        elif gap > WORD_GAP * size:
+        elif gap > WORD_GAP * size or (cur.space_before and gap > INFERRED_GAP * size):
             parts.append(" ")
         parts.append(cur.char)
     return "".join(parts).strip()

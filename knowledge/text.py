@@ -53,6 +53,8 @@ _LETTER_CODE = re.compile(r"\b([efwa])-?0*(\d{1,4})\b", re.IGNORECASE)
 _CODE_CONFUSIONS = str.maketrans({"£": "E", "€": "E"})
 # A code table row: "36=input polarity reversed", "83 | Battery voltage too low"
 _TABLE_CODE = re.compile(r"^\s*0*(\d{1,4})\s*(?:=|\|)\s*[^\W\d_]", re.MULTILINE)
+# ... or the code in the last of two cells: "Battery voltage too high | 2"
+_TRAILING_CODE = re.compile(r"^[^|\d\n]{3,60} \| 0*(\d{1,4})\s*$", re.MULTILINE)
 _HYPHENATED = re.compile(r"\b([^\W\d_]{2,})-([^\W\d_]{2,})\b")
 BEFORE = 1  # lines quoted above the best one
 _RUNS = re.compile(r"[^\W\d_]+|\d+")
@@ -135,7 +137,7 @@ def detect_language(text: str) -> str:
 def index_terms(text: str, language: str) -> list[str]:
     """Terms stored in the FTS column for a chunk in ``language``."""
     terms: list[str] = error_codes(text)
-    terms.extend(f"c{int(n)}" for n in _TABLE_CODE.findall(text))
+    terms.extend(f"c{int(n)}" for n in (*_TABLE_CODE.findall(text), *_TRAILING_CODE.findall(text)))
     # "Pre-charge" is also found as "precharge", "DC-Trennschalter" as "dctrennschalter"
     joined = " ".join(a + b for a, b in _HYPHENATED.findall(text))
     text = f"{text}\n{joined}" if joined else text
@@ -219,5 +221,5 @@ def best_lines(text: str, query: str, limit: int = 4, scores: list[float] | None
 
 
 def _other_code_row(line: str, asked: tuple[str, ...]) -> bool:
-    found = set(error_codes(line)) | {f"c{int(n)}" for n in _TABLE_CODE.findall(line)}
+    found = set(error_codes(line)) | {f"c{int(n)}" for n in (*_TABLE_CODE.findall(line), *_TRAILING_CODE.findall(line))}
     return bool(asked) and bool(found) and not found & set(asked)
