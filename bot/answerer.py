@@ -71,6 +71,10 @@ def quote(
     """The best page's answering lines; the runner-up's too when it scored nearly as well."""
     first = result.passages[0]
     quoted = [p for p in result.passages[:2] if p is first or p.score >= first.score * SECOND_QUOTE]
+    asked = set(error_codes(question))
+    if asked & set(error_codes(first.text)):
+        # The best page lists the asked code: a runner-up without it is noise.
+        quoted = [p for p in quoted if p is first or asked & set(error_codes(p.text))]
     blocks = [_block(question, p, scorer) for p in quoted]
     cited = [Citation(p.file, p.title, p.page) for p in quoted]
     more = [Citation(p.file, p.title, p.page) for p in result.passages[len(quoted) : 3]]

@@ -83,3 +83,5 @@ def test_an_error_code_answer_quotes_its_row_without_the_neighbouring_codes(samp
     quoted = [line for line in reply.text.splitlines() if line.startswith("> ")]
     assert any("E013" in line for line in quoted)
     assert not any(code in reply.text for code in ("E010", "E021", "E027"))
+    # The page listing the code answers it: no second quoted page without the code.
+    assert sum(line.startswith("[") for line in reply.text.splitlines()) == 1
