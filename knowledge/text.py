@@ -107,6 +107,11 @@ def error_codes(text: str) -> list[str]:
     return codes
 
 
+def table_codes(text: str) -> list[str]:
+    """Code terms of code-table rows: "36=input polarity reversed", "Fault | 2"."""
+    return [f"c{int(n)}" for n in (*_TABLE_CODE.findall(text), *_TRAILING_CODE.findall(text))]
+
+
 @lru_cache(maxsize=200_000)
 def stem(word: str, language: str) -> str:
     name = _STEMMERS.get(language)
@@ -137,7 +142,7 @@ def detect_language(text: str) -> str:
 def index_terms(text: str, language: str) -> list[str]:
     """Terms stored in the FTS column for a chunk in ``language``."""
     terms: list[str] = error_codes(text)
-    terms.extend(f"c{int(n)}" for n in (*_TABLE_CODE.findall(text), *_TRAILING_CODE.findall(text)))
+    terms.extend(table_codes(text))
     # "Pre-charge" is also found as "precharge", "DC-Trennschalter" as "dctrennschalter"
     joined = " ".join(a + b for a, b in _HYPHENATED.findall(text))
     text = f"{text}\n{joined}" if joined else text
@@ -221,5 +226,5 @@ def best_lines(text: str, query: str, limit: int = 4, scores: list[float] | None
 
 
 def _other_code_row(line: str, asked: tuple[str, ...]) -> bool:
-    found = set(error_codes(line)) | {f"c{int(n)}" for n in (*_TABLE_CODE.findall(line), *_TRAILING_CODE.findall(line))}
+    found = set(error_codes(line)) | set(table_codes(line))
     return bool(asked) and bool(found) and not found & set(asked)

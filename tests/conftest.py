@@ -134,3 +134,13 @@ def device_kb(seeded_cache: Path, embedder: E5Embedder, manuals: Path) -> Knowle
     kb = open_kb(seeded_cache, embedder)
     kb.index([manuals])
     return kb
+
+
+@pytest.fixture
+def llm_env(clean_env: pytest.MonkeyPatch, kb_dir: Path) -> pytest.MonkeyPatch:
+    """A core configured for an LLM (key, model) on a copy of the sample index; the
+    test points OPENAI_BASE_URL at its scripted server."""
+    clean_env.setenv("NIK_DATA_DIR", str(kb_dir))
+    clean_env.setenv("OPENAI_API_KEY", "sk-test")
+    clean_env.setenv("NIK_LLM_MODEL", "scripted-model")
+    return clean_env

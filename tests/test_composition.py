@@ -3,14 +3,12 @@ server (scripted, on loopback) → storage, across a restart of the core."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bot.composition import open_nik
 from bot.config import load_settings
 from bot.messages import Answer, Clarification, IncomingMessage, Reply
-from fakes import Calls, ScriptedOpenAI, Text
+from fakes import Calls, ScriptedOpenAI, Step, Text
 from helpers import SAMPLE_NAME
 
 TITLE = "SolarFux SF-5000TL Installations- und Bedienungsanleitung"
@@ -26,16 +24,8 @@ async def turn(text: str, message_id: str) -> list[Reply]:
         return [reply async for reply in nik.conversation.handle(message(text, message_id))]
 
 
-@pytest.fixture
-def llm_env(clean_env: pytest.MonkeyPatch, kb_dir: Path) -> pytest.MonkeyPatch:
-    clean_env.setenv("NIK_DATA_DIR", str(kb_dir))
-    clean_env.setenv("OPENAI_API_KEY", "sk-test")
-    clean_env.setenv("NIK_LLM_MODEL", "scripted-model")
-    return clean_env
-
-
 async def test_a_configured_llm_answers_through_the_agent(llm_env: pytest.MonkeyPatch) -> None:
-    script = [Calls(("search_knowledge", {"query": "E013"})), Text(f"Fehlerstrom zu hoch [{TITLE}, S. 8].")]
+    script: list[Step] = [Calls(("search_knowledge", {"query": "E013"})), Text(f"Fehlerstrom zu hoch [{TITLE}, S. 8].")]
     async with ScriptedOpenAI(script) as api:
         llm_env.setenv("OPENAI_BASE_URL", api.base_url)
         replies = await turn("Was bedeutet E013?", "m1")
@@ -47,7 +37,7 @@ async def test_a_configured_llm_answers_through_the_agent(llm_env: pytest.Monkey
 
 
 async def test_a_clarification_survives_a_restart_and_resumes_the_loop(llm_env: pytest.MonkeyPatch) -> None:
-    script = [
+    script: list[Step] = [
         Calls(("ask_user_clarification", {"question": "Welches Gerät?", "options": ["SF-5000TL", "SF-3000TL"]})),
         Text(f"Beim SF-5000TL: Fehlerstrom zu hoch [{TITLE}, S. 8]."),
     ]

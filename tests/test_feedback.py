@@ -4,7 +4,6 @@ acknowledged, never answered by the engine and never part of the history."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ from bot.conversation import THANKS, Conversation
 from bot.engine import EngineResult, HistoryItem, OfflineEngine, Turn
 from bot.messages import CALLBACK_DATA_BYTES, Answer, IncomingMessage, Reply, feedback_data, parse_feedback
 from knowledge.service import KnowledgeBase
-from storage.db import database_url
 from storage.store import ChatKey, Store
 
 _ids = itertools.count(1)
@@ -44,13 +42,6 @@ class CountingEngine:
 
     async def summarize(self, summary: str | None, dropped: tuple[HistoryItem, ...]) -> str | None:
         return await self._inner.summarize(summary, dropped)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(database_url(tmp_path / "chat", None))
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

@@ -79,14 +79,6 @@ async def test_a_failure_before_the_first_delta_is_retried() -> None:
     assert len(api.requests) == 2
 
 
-@pytest.fixture
-def llm_env(clean_env: pytest.MonkeyPatch, kb_dir: Path) -> pytest.MonkeyPatch:
-    clean_env.setenv("NIK_DATA_DIR", str(kb_dir))
-    clean_env.setenv("OPENAI_API_KEY", "sk-test")
-    clean_env.setenv("NIK_LLM_MODEL", "scripted-model")
-    return clean_env
-
-
 async def turn(llm_env: pytest.MonkeyPatch, message: IncomingMessage) -> list[Reply]:
     script: list[Step] = [Calls(("search_knowledge", {"query": "E013"})), Text(LONG)]
     async with ScriptedOpenAI(script, chunk_chars=9) as api:
