@@ -15,20 +15,21 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markdown import Markdown
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as ProgressBar
 from rich.table import Table
 
 from bot.composition import build_knowledge, open_nik
 from bot.config import Settings, load_settings
 from bot.errors import EXPECTED, ConfigError
-from bot.messages import Answer, Clarification, ImageInput, IncomingMessage, PageImage, Reply
+from bot.messages import Answer, Clarification, ImageInput, IncomingMessage, PageImage, Progress, Reply
 from knowledge.errors import IndexMissing
 from knowledge.evaluation import evaluate, load_questions
 from knowledge.models import IndexProgress, IndexReport, SearchResult
@@ -41,8 +42,12 @@ MODES: tuple[Mode, ...] = ("hybrid", "fts", "vector")
 FAILURES: tuple[type[Exception], ...] = (*EXPECTED, StorageError)  # one line, exit 2
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+Extension = Callable[[Any], None]  # adds subcommands to the parser's subparsers
+
+
+def main(argv: Sequence[str] | None = None, *, extensions: Sequence[Extension] = ()) -> int:
+    """Run one command; ``extensions`` add commands from outer layers (``nik serve`` lives in adapters)."""
+    args = _parser(extensions).parse_args(argv)
     err = _stderr()
     try:
         settings = load_settings()
@@ -91,7 +96,7 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _index_with_bar(kb: KnowledgeBase, paths: list[Path], rebuild: bool = False) -> IndexReport:
-    with Progress(
+    with ProgressBar(
         TextColumn("[bold]Indexiere[/] {task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -238,6 +243,8 @@ def _render(out: Console, reply: Reply, settings: Settings) -> None:
             out.print("[dim](Nummer oder Text eingeben)[/]")
     elif isinstance(reply, PageImage):
         out.print(f"{reply.caption}: {_save_page(reply, settings)}", highlight=False)
+    elif isinstance(reply, Progress):
+        out.print(reply.text if reply.done else f"[dim]{reply.text}[/]", highlight=False)
 
 
 def _save_page(page: PageImage, settings: Settings) -> Path:
@@ -289,6 +296,9 @@ def _as_json(replies: list[Reply], settings: Settings) -> dict[str, Any]:
             texts.append(reply.question)
             kind = "clarification"
             clarification = {"question": reply.question, "options": list(reply.options)}
+        elif isinstance(reply, Progress) and reply.done:
+            texts.append(reply.text)
+            kind = "answer"
         elif isinstance(reply, PageImage):
             texts.append(f"{reply.caption}: {_save_page(reply, settings)}")
             kind = "answer"
@@ -307,7 +317,7 @@ def _excerpt(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(extensions: Sequence[Extension] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nik", description="Nik – Handbuch-Assistent für Techniker")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
@@ -347,6 +357,8 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--image", default=None, help="attach a photo (JPEG/PNG)")
     ask.add_argument("--json", action="store_true")
     ask.set_defaults(run=_ask)
+    for extend in extensions:
+        extend(commands)
     return parser
 
 

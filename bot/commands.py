@@ -9,13 +9,14 @@ against ``NIK_ADMINS`` before anything runs.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.messages import Answer, Citation, IncomingMessage, PageImage, Reply
-from knowledge.errors import DocumentNotFound, IndexMissing
-from knowledge.models import IndexReport
+from bot.messages import Answer, Citation, IncomingMessage, PageImage, Progress, Reply
+from knowledge.errors import DocumentNotFound, IndexBusy, IndexMissing
+from knowledge.models import IndexProgress, IndexReport
 from knowledge.service import KnowledgeBase
 from knowledge.text import best_lines
 from storage.store import ChatKey, Store
@@ -45,6 +46,7 @@ UNKNOWN = "Diesen Befehl kenne ich nicht. /help zeigt, was ich kann."
 NOT_ADMIN = "Das dürfen nur Administratoren. Bitte wenden Sie sich an Ihren Ansprechpartner für Nik."
 NO_INDEX = "Es sind noch keine Handbücher indexiert. Ein Administrator kann das mit /reindex nachholen."
 PAGE_USAGE = "So geht's: /page HANDBUCH SEITE, z. B. /page SolarFux_SF-5000TL_Handbuch 12 (Namen zeigt /docs)."
+BUSY = "Eine Indexierung läuft bereits – ich melde mich nicht doppelt. Bitte warten, bis sie fertig ist."
 SEARCH_USAGE = "So geht's: /search SUCHTEXT, z. B. /search E013"
 
 
@@ -74,24 +76,30 @@ class Commands:
     admins: frozenset[str]
     manuals_dir: Path
     llm: str  # the model name, or "offline"
+    progress_seconds: float = 3.0  # how often /reindex reports
 
-    async def run(self, command: Command, message: IncomingMessage, key: ChatKey) -> list[Reply]:
+    async def run(self, command: Command, message: IncomingMessage, key: ChatKey) -> AsyncIterator[Reply]:
         name = command.name
         if name in ("start", "help"):
-            return [Answer(HELP, kind="info")]
-        if name == "new":
-            return [await self._new(key)]
-        if name == "docs":
-            return [await asyncio.to_thread(self._docs)]
-        if name == "search":
-            return [await asyncio.to_thread(self._search, command.args)]
-        if name == "page":
-            return [await asyncio.to_thread(self._page, command.args)]
-        if name in ("reindex", "status"):
+            yield Answer(HELP, kind="info")
+        elif name == "new":
+            yield await self._new(key)
+        elif name == "docs":
+            yield await asyncio.to_thread(self._docs)
+        elif name == "search":
+            yield await asyncio.to_thread(self._search, command.args)
+        elif name == "page":
+            yield await asyncio.to_thread(self._page, command.args)
+        elif name in ("reindex", "status"):
             if f"{message.platform}:{message.user_id}" not in self.admins:
-                return [Answer(NOT_ADMIN, kind="refused")]
-            return [await self._reindex()] if name == "reindex" else [await self._status()]
-        return [Answer(UNKNOWN, kind="info")]
+                yield Answer(NOT_ADMIN, kind="refused")
+            elif name == "status":
+                yield await self._status()
+            else:
+                async for reply in self._reindex():
+                    yield reply
+        else:
+            yield Answer(UNKNOWN, kind="info")
 
     async def _new(self, key: ChatKey) -> Answer:
         had_pause = await self.store.pause(key) is not None
@@ -139,8 +147,28 @@ class Commands:
         citation = Citation(info.file, info.title, int(number))
         return PageImage(png, f"{info.title}, S. {number}", citation)
 
-    async def _reindex(self) -> Answer:
-        report: IndexReport = await asyncio.to_thread(self.knowledge.index, [self.manuals_dir])
+    async def _reindex(self) -> AsyncIterator[Reply]:
+        """Index in a worker thread; a ``Progress`` every few seconds, then the summary."""
+        loop = asyncio.get_running_loop()
+        latest: list[IndexProgress] = []
+        changed = asyncio.Event()
+
+        def progress(state: IndexProgress) -> None:  # called in the indexing thread
+            latest.append(state)
+            loop.call_soon_threadsafe(changed.set)
+
+        yield Progress("Indexierung gestartet …")
+        job = asyncio.ensure_future(asyncio.to_thread(self.knowledge.index, [self.manuals_dir], progress))
+        while not job.done():
+            await asyncio.wait({job}, timeout=self.progress_seconds)
+            if latest and changed.is_set() and not job.done():
+                changed.clear()
+                yield Progress(_progress_text(latest[-1]))
+        try:
+            report: IndexReport = job.result()
+        except IndexBusy:
+            yield Progress(BUSY, done=True)
+            return
         text = (
             f"Index aktualisiert (Version {report.version}): {report.documents} Handbücher, {report.pages} Seiten. "
             f"Neu {len(report.added)}, geändert {len(report.changed)}, entfernt {len(report.removed)} "
@@ -148,7 +176,7 @@ class Commands:
         )
         if report.skipped:
             text += "\nÜbersprungen: " + "; ".join(f"{file}: {reason}" for file, reason in report.skipped)
-        return Answer(text, kind="info")
+        yield Progress(text, done=True)
 
     async def _status(self) -> Answer:
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -170,6 +198,13 @@ class Commands:
             f"Fragen heute: {counts['turns']} in {counts['chats']} Chats",
         ]
         return Answer("\n".join(lines), kind="info")
+
+
+def _progress_text(state: IndexProgress) -> str:
+    return (
+        f"Indexierung läuft: {state.files_done}/{state.files_total} Handbücher, "
+        f"{state.pages_done}/{state.pages_total} Seiten" + (f" – {state.current_file}" if state.current_file else "")
+    )
 
 
 def _names(file: str, wanted: str) -> bool:

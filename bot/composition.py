@@ -12,19 +12,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 
 from bot.agent import LlmAgent
 from bot.answerer import OfflineAnswerer
 from bot.commands import Commands
 from bot.config import Settings
 from bot.conversation import Conversation
+from bot.dispatcher import Dispatcher
 from bot.engine import Engine, OfflineEngine
 from bot.llm import LlmClient
 from knowledge.embedder import make_embedder
 from knowledge.rerank import CohereReranker
 from knowledge.service import KnowledgeBase
 from storage.db import database_url
-from storage.store import Store
+from storage.inbox import Inbox
+from storage.store import Store, utc_now
+
+CLAIMS_KEPT = timedelta(days=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +40,7 @@ class Nik:
     store: Store
     engine: Engine
     conversation: Conversation
+    dispatcher: Dispatcher  # runs stored platform updates (``nik serve``); started by the server
 
 
 def build_knowledge(settings: Settings) -> KnowledgeBase:
@@ -68,6 +75,13 @@ def llm_label(settings: Settings) -> str:
     return settings.llm_model if settings.llm_configured else "offline"
 
 
+async def _forget_old_claims(store: Store) -> None:
+    """Platforms stop re-delivering within a day; older claims and answered updates can go."""
+    before = utc_now() - CLAIMS_KEPT
+    await store.prune_processed(before)
+    await Inbox(store.engine).prune(before)
+
+
 @asynccontextmanager
 async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -> AsyncIterator[Nik]:
     """Open the store and wire everything; the store is closed on exit."""
@@ -90,7 +104,12 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
             window=settings.history_window,
             pause_hours=settings.pause_hours,
         )
-        yield Nik(settings, kb, store, engine, conversation)
+        dispatcher = Dispatcher(
+            Inbox(store.engine),
+            lease=timedelta(seconds=settings.turn_lease_seconds),
+            chores=(partial(_forget_old_claims, store),),
+        )
+        yield Nik(settings, kb, store, engine, conversation, dispatcher)
     finally:
         if llm is not None:
             await llm.close()

@@ -36,6 +36,34 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, validation_alias="DATABASE_URL")
     history_window: int = Field(6, ge=1, le=100, validation_alias="NIK_HISTORY_WINDOW")
     pause_hours: float = Field(24.0, gt=0, validation_alias="NIK_PAUSE_HOURS")
+    env: str = Field("production", validation_alias="NIK_ENV")  # "development" allows unauthenticated Teams
+    host: str = Field("0.0.0.0", validation_alias="NIK_HOST")
+    port: int = Field(8080, ge=0, le=65535, validation_alias="NIK_PORT")
+    turn_lease_seconds: float = Field(300.0, gt=0, validation_alias="NIK_TURN_LEASE_SECONDS")
+    rate_limit: int = Field(10, ge=0, validation_alias="NIK_RATE_LIMIT")  # requests per user per minute; 0: off
+    allowed_chats: Annotated[frozenset[str], NoDecode] = Field(frozenset(), validation_alias="NIK_ALLOWED_CHATS")
+    allowed_users: Annotated[frozenset[str], NoDecode] = Field(frozenset(), validation_alias="NIK_ALLOWED_USERS")
+    # Telegram
+    telegram_bot_token: SecretStr | None = Field(None, validation_alias="TELEGRAM_BOT_TOKEN")
+    telegram_webhook_url: str | None = Field(None, validation_alias="TELEGRAM_WEBHOOK_URL")
+    telegram_webhook_secret: SecretStr | None = Field(None, validation_alias="TELEGRAM_WEBHOOK_SECRET")
+    telegram_api_base_url: str = Field("https://api.telegram.org", validation_alias="TELEGRAM_API_BASE_URL")
+    # Microsoft Teams (Bot Framework)
+    teams_app_id: str | None = Field(None, validation_alias="TEAMS_APP_ID")
+    teams_app_password: SecretStr | None = Field(None, validation_alias="TEAMS_APP_PASSWORD")
+    teams_app_tenant_id: str | None = Field(None, validation_alias="TEAMS_APP_TENANT_ID")
+    teams_app_type: str = Field("MultiTenant", validation_alias="TEAMS_APP_TYPE")
+    teams_enabled: bool = Field(False, validation_alias="NIK_TEAMS")  # serve /api/messages without an app id (dev)
+    teams_trusted_hosts: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), validation_alias="NIK_TEAMS_TRUSTED_HOSTS"
+    )  # extra hosts the bot's token may be sent to for image downloads
+    # Photos
+    max_image_bytes: int = Field(20 * 1024 * 1024, gt=0, validation_alias="NIK_MAX_IMAGE_BYTES")
+    photo_retention_days: float = Field(30.0, ge=0, validation_alias="NIK_PHOTO_RETENTION_DAYS")
+    # Operations
+    reindex_cron: str = Field("0 3 * * *", validation_alias="NIK_REINDEX_CRON")  # "" or "off": no scheduled sync
+    admin_chat: str | None = Field(None, validation_alias="NIK_ADMIN_CHAT")  # "telegram:<chat_id>" gets sync reports
+    log_format: str = Field("text", validation_alias="NIK_LOG_FORMAT")
 
     @field_validator("embedder")
     @classmethod
@@ -51,6 +79,25 @@ class Settings(BaseSettings):
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return level
+
+    @field_validator("allowed_chats", "allowed_users", "teams_trusted_hosts", mode="before")
+    @classmethod
+    def _plain_list(cls, value: object) -> frozenset[str]:
+        """``a, b`` → {"a", "b"}; entries are compared as given (``telegram:-100123`` or a host name)."""
+        if isinstance(value, str):
+            entries = value.split(",")
+        elif isinstance(value, list | tuple | set | frozenset):
+            entries = [str(e) for e in value]
+        else:
+            raise ValueError("a comma-separated list")
+        return frozenset(e.strip() for e in entries if e.strip())
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value.lower() not in ("text", "json"):
+            raise ValueError("must be 'text' or 'json'")
+        return value.lower()
 
     @field_validator("admins", mode="before")
     @classmethod
@@ -78,6 +125,14 @@ class Settings(BaseSettings):
     @property
     def index_uri(self) -> str:
         return self.lancedb_uri or str(self.data_dir / "lancedb")
+
+    @property
+    def telegram_configured(self) -> bool:
+        return self.telegram_bot_token is not None
+
+    @property
+    def teams_configured(self) -> bool:
+        return bool(self.teams_app_id) or self.teams_enabled
 
     @property
     def llm_configured(self) -> bool:

@@ -44,6 +44,7 @@ from bot.messages import (
     Reply,
     Typing,
     parse_feedback,
+    parse_option,
 )
 from knowledge.errors import IndexMissing
 from storage.store import ChatKey, Pause, Store, StoredMessage, utc_now
@@ -55,6 +56,7 @@ APOLOGY = "Entschuldigung, da ist etwas schiefgelaufen. Bitte versuchen Sie es n
 EXPIRED = "Meine Rückfrage von vorhin ist abgelaufen – ich beantworte Ihre Nachricht als neue Frage."
 NO_TEXT = "Bitte schreiben Sie Ihre Frage als Text. Fotos kann ich bald auch auswerten."
 THANKS = "Danke für Ihr Feedback!"
+STALE_BUTTON = "Diese Auswahl ist nicht mehr offen (oder gilt einem anderen Teammitglied). Fragen Sie gern neu."
 _POSITION = re.compile(r"[1-9][0-9]{0,17}")  # a stored message's position (fits a BIGINT)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # reads a pause without expiring it on the way
 
@@ -92,9 +94,10 @@ class Conversation:
         self._clock = clock
         self._locks: dict[ChatKey, _ChatLock] = {}
 
-    async def handle(self, message: IncomingMessage) -> AsyncIterator[Reply]:
+    async def handle(self, message: IncomingMessage, *, claimed: bool = False) -> AsyncIterator[Reply]:
         """The replies to ``message``, in order (nothing when it is not for Nik).
 
+        ``claimed``: the caller already de-duplicated the message (the inbox did).
         Iterate to the end (or ``aclose()``): the chat's turn lock is held meanwhile."""
         key = chat_key(message)
         vote = _vote(message)
@@ -106,7 +109,7 @@ class Conversation:
         if message.is_group and not await self._addressed(key, message, command):
             return
         async with self._serialized(key):
-            if not await self._store.claim_message(key, message.message_id):
+            if not claimed and not await self._store.claim_message(key, message.message_id):
                 return
             try:
                 replies = self._feedback(key, message, *vote) if vote else self._turn(key, message, command)
@@ -147,10 +150,16 @@ class Conversation:
 
     async def _turn(self, key: ChatKey, message: IncomingMessage, command: Command | None) -> AsyncIterator[Reply]:
         if command is not None:
-            for reply in await self._commands.run(command, message, key):
+            async for reply in self._commands.run(command, message, key):
                 yield reply
             return
-        text = (message.text or message.callback_data or "").strip()
+        text = (message.text or "").strip()
+        if message.callback_data is not None and not text:
+            chosen = await self._option_pressed(key, message)
+            if chosen is None:
+                yield Answer(STALE_BUTTON, kind="info")
+                return
+            text = chosen
         if not text and not message.images:
             yield Answer(NO_TEXT, kind="info")
             return
@@ -197,6 +206,17 @@ class Conversation:
                     await asyncio.wait({task})
         yield await self._remember(key, message, result, resumed=resuming)
         await self._summarize(key)
+
+    async def _option_pressed(self, key: ChatKey, message: IncomingMessage) -> str | None:
+        """The option a pressed clarification button stands for, if its question is still open
+        and (in groups) the presser is the asker."""
+        number = parse_option(message.callback_data or "")
+        pause = await self._store.pause(key, now=_EPOCH)
+        if number is None or pause is None or number > len(pause.options):
+            return None
+        if message.is_group and pause.user_id != message.user_id:
+            return None
+        return pause.options[number - 1]
 
     async def _remember(self, key: ChatKey, message: IncomingMessage, result: EngineResult, resumed: bool) -> Reply:
         """Store the reply (and a clarification's pause); the reply to send, an answer asking

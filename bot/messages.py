@@ -14,6 +14,7 @@ from typing import Literal
 Platform = Literal["telegram", "teams", "console"]
 AnswerKind = Literal["answer", "not_found", "refused", "error", "info"]
 
+OPTION_PREFIX = "opt:"  # callback data of a clarification option button: "opt:<1-based number>"
 FEEDBACK_PREFIX = "fb:"  # callback data of a 👍/👎 button: "fb:<feedback_id>:+1" or "…:-1"
 CALLBACK_DATA_BYTES = 64  # Telegram's limit for a button's callback_data
 _FEEDBACK = re.compile(r"fb:([A-Za-z0-9_-]+):([+-]1)")
@@ -85,6 +86,14 @@ class Partial:
 
 
 @dataclass(frozen=True, slots=True)
+class Progress:
+    """A long job's state: adapters send the first one of a turn and edit it for the next ones."""
+
+    text: str
+    done: bool = False  # the last update of this job
+
+
+@dataclass(frozen=True, slots=True)
 class Typing:
     """The core is working; adapters show a typing indicator."""
 
@@ -99,6 +108,19 @@ def feedback_data(feedback_id: str, value: int) -> str:
     return data
 
 
+def option_data(number: int) -> str:
+    """The callback data of the button for a clarification's option ``number`` (1-based)."""
+    return f"{OPTION_PREFIX}{number}"
+
+
+def parse_option(data: str) -> int | None:
+    """The option number a pressed button stands for; None when it is no option button."""
+    if not data.startswith(OPTION_PREFIX) or not data[len(OPTION_PREFIX) :].isdigit():
+        return None
+    number = int(data[len(OPTION_PREFIX) :])
+    return number if 1 <= number <= 99 else None
+
+
 def parse_feedback(data: str) -> tuple[str, int] | None:
     """``(feedback_id, +1 | -1)`` from a button's callback data; None when it is not a valid vote."""
     found = _FEEDBACK.fullmatch(data)
@@ -107,4 +129,4 @@ def parse_feedback(data: str) -> tuple[str, int] | None:
     return found.group(1), int(found.group(2))
 
 
-Reply = Answer | Clarification | PageImage | Partial | Typing
+Reply = Answer | Clarification | PageImage | Partial | Progress | Typing

@@ -6,6 +6,9 @@ every step above the recorded version in order, records the new version and
 commits — all or nothing, and a second process starting at the same moment waits
 and then finds nothing to do.
 
+Adding a table needs no copy: its step creates it with ``checkfirst`` (a new
+database already has it from step 1).
+
 Adding a version: append a ``Migration(n, …)`` whose ``apply`` alters the tables
 (through SQLAlchemy constructs, so that it runs on every supported dialect) and
 change ``models.py`` to match. Step 1 builds the tables from ``models.py``; the day a
@@ -24,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.db import lock_for_migration
 from storage.errors import SchemaTooNew
-from storage.models import Base, SchemaVersion
+from storage.models import Base, InboxItem, SchemaVersion
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +41,14 @@ def _create_tables(conn: Connection) -> None:
     Base.metadata.create_all(conn)
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "create all tables", _create_tables),)
+def _create_inbox(conn: Connection) -> None:
+    InboxItem.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "create all tables", _create_tables),
+    Migration(2, "inbox: platform updates stored before they are acknowledged", _create_inbox),
+)
 LATEST = MIGRATIONS[-1].version
 
 

@@ -163,6 +163,34 @@ class ProcessedMessage(Base):
     created_at: Mapped[datetime]
 
 
+class InboxItem(Base):
+    """An incoming platform update, stored before the platform gets its 2xx.
+
+    ``payload`` is the platform's own JSON (a Telegram update, a Teams activity),
+    translated only when the turn runs. A row is pending until ``done_at`` is set;
+    ``lease_until`` says until when a process is working on it; a pending row whose
+    lease has run out (its process died) is taken again. The unique key makes a
+    re-delivered update a no-op.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("platform", "chat_id", "thread_key", "message_id", name="uq_inbox_message"),
+        Index("ix_inbox_pending", "done_at", "lease_until"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[str] = mapped_column(_ID)
+    thread_key: Mapped[str] = mapped_column(_ID)
+    message_id: Mapped[str] = mapped_column(_ID)
+    payload: Mapped[str] = mapped_column(Text)  # JSON object
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    lease_until: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
 class PlatformReference(Base):
     """What a platform needs to write into the chat later (a Teams conversation reference)."""
 

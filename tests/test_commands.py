@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.answerer import OfflineAnswerer
-from bot.commands import NOT_ADMIN, PAGE_USAGE, UNKNOWN, Command, Commands, parse_command
+from bot.commands import BUSY, NOT_ADMIN, PAGE_USAGE, UNKNOWN, Command, Commands, parse_command
 from bot.conversation import Conversation
 from bot.engine import OfflineEngine
-from bot.messages import Answer, IncomingMessage, PageImage, Reply
+from bot.messages import Answer, IncomingMessage, PageImage, Progress, Reply
 from helpers import PNG_MAGIC, SAMPLE_DIR, SAMPLE_NAME
+from knowledge.index import exclusive_build
 from knowledge.service import KnowledgeBase
 from storage.store import ChatKey, Pause, Store
 
@@ -115,7 +117,22 @@ async def test_status_for_an_admin(conversation: Conversation) -> None:
         assert part in reply.text, reply.text
 
 
-async def test_reindex_for_an_admin_reports_the_changes(conversation: Conversation, sample_kb: KnowledgeBase) -> None:
-    reply = await answer(conversation, "/reindex", user="boss")
-    assert "Index aktualisiert" in reply.text and "1 Handbücher" in reply.text
-    assert "Neu 0, geändert 0, entfernt 0" in reply.text
+async def test_reindex_for_an_admin_reports_progress_then_the_changes(
+    conversation: Conversation, sample_kb: KnowledgeBase
+) -> None:
+    message = IncomingMessage("telegram", "c1", "boss", "boss", "m-reindex", "/reindex")
+    replies = [reply async for reply in conversation.handle(message)]
+    assert all(isinstance(r, Progress) for r in replies)
+    assert [r.done for r in replies if isinstance(r, Progress)][-1] is True
+    final = replies[-1]
+    assert isinstance(final, Progress)
+    assert "Index aktualisiert" in final.text and "1 Handbücher" in final.text
+    assert "Neu 0, geändert 0, entfernt 0" in final.text
+
+
+async def test_a_reindex_while_another_build_runs_says_so(conversation: Conversation, kb_dir: Path) -> None:
+    message = IncomingMessage("telegram", "c1", "boss", "boss", "m-r1", "/reindex")
+    with exclusive_build(kb_dir / "index.lock"):  # another process (or chat) is building
+        replies = [r async for r in conversation.handle(message)]
+    final = replies[-1]
+    assert isinstance(final, Progress) and final.done and final.text == BUSY

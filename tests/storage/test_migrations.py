@@ -88,17 +88,32 @@ async def test_an_upgrade_applies_only_the_missing_steps(engine: AsyncEngine, mo
     extra = MetaData()
     Table("upgrade_probe", extra, Column("id", Integer, primary_key=True))
 
-    def step_two(conn: Connection) -> None:
-        applied.append(2)
+    nxt = LATEST + 1
+
+    def step_next(conn: Connection) -> None:
+        applied.append(nxt)
         extra.create_all(conn)
 
-    monkeypatch.setattr(migrations, "MIGRATIONS", (*MIGRATIONS, Migration(2, "probe", step_two)))
-    monkeypatch.setattr(migrations, "LATEST", 2)
-    assert await migrate(engine) == 2
-    assert await migrate(engine) == 2
-    assert applied == [2]
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*MIGRATIONS, Migration(nxt, "probe", step_next)))
+    monkeypatch.setattr(migrations, "LATEST", nxt)
+    assert await migrate(engine) == nxt
+    assert await migrate(engine) == nxt
+    assert applied == [nxt]
     assert "upgrade_probe" in await _tables(engine)
-    assert await schema_version(engine) == 2
+    assert await schema_version(engine) == nxt
+
+
+async def test_a_version_one_database_gains_the_inbox(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: Base.metadata.create_all(sync, tables=_version_one_tables()))
+        await conn.execute(text("INSERT INTO schema_version (id, version) VALUES (1, 1)"))
+    assert "inbox" not in await _tables(engine)
+    assert await migrate(engine) == LATEST
+    assert "inbox" in await _tables(engine)
+
+
+def _version_one_tables() -> list[Table]:
+    return [t for name, t in Base.metadata.tables.items() if name != "inbox"]
 
 
 class StepFailed(Exception):
@@ -114,11 +129,11 @@ async def test_a_failing_step_leaves_the_database_as_it_was(
         conn.execute(text("CREATE TABLE half_done (id INTEGER PRIMARY KEY)"))
         raise StepFailed("boom")
 
-    monkeypatch.setattr(migrations, "MIGRATIONS", (*MIGRATIONS, Migration(2, "broken", broken)))
-    monkeypatch.setattr(migrations, "LATEST", 2)
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*MIGRATIONS, Migration(LATEST + 1, "broken", broken)))
+    monkeypatch.setattr(migrations, "LATEST", LATEST + 1)
     with pytest.raises(StepFailed):
         await migrate(engine)
-    assert await schema_version(engine) == 1
+    assert await schema_version(engine) == LATEST
     assert "half_done" not in await _tables(engine)
 
 

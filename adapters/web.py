@@ -1,0 +1,52 @@
+"""The one aiohttp application of ``nik serve``: platform webhooks and health.
+
+Each platform adapter is a :class:`Platform`: it contributes its routes
+(Telegram's webhook, Teams' ``/api/messages``), starts and stops its connection,
+runs the updates the dispatcher hands it, and says whether it is connected.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from aiohttp import web
+
+from storage.inbox import Delivery
+
+ReadyCheck = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+class Platform(Protocol):
+    name: str  # "telegram" | "teams": the platform of its chat keys
+
+    def routes(self) -> Sequence[web.RouteDef]: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def process(self, delivery: Delivery) -> None: ...
+
+    async def ready(self) -> tuple[bool, str]: ...
+
+
+def health_app(checks: dict[str, ReadyCheck], routes: Sequence[web.RouteDef] = ()) -> web.Application:
+    """``GET /healthz`` (the process answers) and ``GET /readyz`` (every check passes: 200, else 503)."""
+    started = time.monotonic()
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "uptime_seconds": round(time.monotonic() - started, 1)})
+
+    async def readyz(_: web.Request) -> web.Response:
+        detail: dict[str, dict[str, object]] = {}
+        for name, check in checks.items():
+            ok, note = await check()
+            detail[name] = {"ok": ok, "detail": note}
+        ready = all(entry["ok"] for entry in detail.values())
+        return web.json_response({"ready": ready, "checks": detail}, status=200 if ready else 503)
+
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz), *routes])
+    return app

@@ -1,0 +1,164 @@
+"""Runs stored platform updates: one chat at a time in arrival order, chats in parallel.
+
+An adapter hands each update to :meth:`Dispatcher.submit` *before* it acknowledges
+it to the platform. ``submit`` stores it in the inbox (a re-delivery is dropped
+there) and queues it; the chat's worker calls the platform's ``process`` (translate
+the payload, run the conversation, render the replies) and marks it done.
+
+If the process dies mid-turn the update stays pending; when its lease runs out the
+sweeper of any process serving that platform takes it again — after a restart, or
+on another replica. An update that keeps failing is given up after
+``MAX_ATTEMPTS`` so that one poisoned message cannot loop forever.
+
+This is the framework error hook of Nik's two broad catches: an exception escaping a
+platform's ``process`` is logged here and the update is closed. (The other one is
+the conversation's turn boundary.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from storage.inbox import Delivery, Inbox
+from storage.store import ChatKey
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+Process = Callable[[Delivery], Awaitable[None]]
+Chore = Callable[[], Awaitable[object]]
+
+
+@dataclass
+class _Queue:
+    items: deque[Delivery] = field(default_factory=deque)
+    worker: asyncio.Task[None] | None = None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        inbox: Inbox,
+        *,
+        lease: timedelta,
+        sweep_seconds: float = 10.0,
+        chores: Sequence[Chore] = (),
+        chore_seconds: float = 3600.0,
+    ) -> None:
+        self._inbox = inbox
+        self._lease = lease
+        self._sweep_seconds = sweep_seconds
+        self._chores = tuple(chores)
+        self._chore_seconds = chore_seconds
+        self._platforms: dict[str, Process] = {}
+        self._queues: dict[ChatKey, _Queue] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def register(self, platform: str, process: Process) -> None:
+        """``process`` runs every update of ``platform`` (before :meth:`start`)."""
+        self._platforms[platform] = process
+
+    async def submit(self, key: ChatKey, message_id: str, payload: dict[str, Any]) -> bool:
+        """Store the update and queue it; False when it was stored before (a re-delivery).
+
+        Raises ``StorageError`` (or the driver's error) when it cannot be stored:
+        the adapter must then not acknowledge it, so that the platform re-delivers."""
+        if key.platform not in self._platforms:
+            raise ValueError(f"no platform {key.platform!r} registered")
+        delivery = await self._inbox.put(key, message_id, payload, self._lease)
+        if delivery is None:
+            return False
+        self._enqueue(delivery)
+        return True
+
+    async def start(self) -> None:
+        """Take over what a dead process left pending, then keep sweeping."""
+        await self.sweep()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="nik-dispatcher-sweeper")
+
+    async def sweep(self) -> int:
+        """Queue the pending updates whose lease has run out; how many were taken."""
+        taken = await self._inbox.take_expired(self._lease, list(self._platforms))
+        for delivery in taken:
+            log.warning("taking over update %s of %s (attempt %d)", delivery.id, delivery.key, delivery.attempts)
+            self._enqueue(delivery)
+        return len(taken)
+
+    async def drain(self) -> None:
+        """Wait until every queued update has been run."""
+        await self._idle.wait()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop sweeping, let running turns finish for ``grace`` seconds, cancel the rest.
+
+        A cancelled turn's update stays pending and is taken again after a restart."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        workers = [q.worker for q in self._queues.values() if q.worker is not None]
+        if not workers:
+            return
+        _, late = await asyncio.wait(workers, timeout=grace)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+
+    @property
+    def busy_chats(self) -> int:
+        return len(self._queues)
+
+    def _enqueue(self, delivery: Delivery) -> None:
+        queue = self._queues.get(delivery.key)
+        if queue is None:
+            queue = self._queues[delivery.key] = _Queue()
+        queue.items.append(delivery)
+        self._idle.clear()
+        if queue.worker is None:
+            queue.worker = asyncio.create_task(self._work(delivery.key, queue), name=f"nik-chat-{delivery.key}")
+
+    async def _work(self, key: ChatKey, queue: _Queue) -> None:
+        try:
+            while queue.items:
+                await self._run(queue.items.popleft())
+        finally:
+            del self._queues[key]
+            if not self._queues:
+                self._idle.set()
+
+    async def _run(self, delivery: Delivery) -> None:
+        if delivery.attempts > MAX_ATTEMPTS:
+            log.error("giving up update %s of %s after %d attempts", delivery.id, delivery.key, MAX_ATTEMPTS)
+        else:
+            try:
+                await self._platforms[delivery.key.platform](delivery)
+            except Exception:
+                log.exception("update %s of %s failed", delivery.id, delivery.key)
+        await self._inbox.done(delivery.id)
+
+    async def _sweep_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_chores = loop.time()
+        while True:
+            await asyncio.sleep(self._sweep_seconds)
+            try:
+                await self.sweep()
+                if self._chores and loop.time() >= next_chores:
+                    next_chores = loop.time() + self._chore_seconds
+                    for chore in self._chores:
+                        await chore()
+            except (SQLAlchemyError, OSError) as error:  # the database may be away a while: keep serving
+                log.warning("inbox sweep failed, trying again: %s", error)

@@ -1,0 +1,131 @@
+"""The inbox: platform updates stored before they are acknowledged, answered once.
+
+A webhook stores the update (``put``) and only then answers 2xx; a re-delivery of
+the same update finds its row and is dropped. The process that stored it works on
+it under a lease. When a process dies mid-turn its lease runs out and any process
+(after a restart, or another replica) takes the row again (``take_expired``), with
+a compare-and-set on the lease so that two processes never take the same row.
+
+Works the same on SQLite and Postgres: plain ``INSERT … ON CONFLICT DO NOTHING``
+and ``UPDATE … WHERE lease_until = <what I read>``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.db import begin_write, dialect_insert
+from storage.models import InboxItem
+from storage.store import ChatKey, utc_now
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One stored update, handed to the platform that knows its payload."""
+
+    id: int
+    key: ChatKey
+    message_id: str
+    payload: dict[str, Any]
+    attempts: int  # how often a process has started on it, this time included
+
+
+class Inbox:
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect.name
+        self._clock = clock
+
+    async def put(self, key: ChatKey, message_id: str, payload: dict[str, Any], lease: timedelta) -> Delivery | None:
+        """Store an update under a lease held by the caller; None when it was stored before."""
+        now = self._clock()
+        stmt = (
+            dialect_insert(self._dialect, InboxItem)
+            .values(
+                platform=key.platform,
+                chat_id=key.chat_id,
+                thread_key=key.thread_key,
+                message_id=message_id,
+                payload=json.dumps(payload, ensure_ascii=False),
+                attempts=1,
+                created_at=now,
+                lease_until=now + lease,
+                done_at=None,
+            )
+            .on_conflict_do_nothing(index_elements=["platform", "chat_id", "thread_key", "message_id"])
+            .returning(InboxItem.id)
+        )
+        async with self._write() as conn:
+            row_id = (await conn.execute(stmt)).scalar_one_or_none()
+        if row_id is None:
+            return None
+        return Delivery(row_id, key, message_id, payload, 1)
+
+    async def take_expired(self, lease: timedelta, platforms: Collection[str], limit: int = 50) -> list[Delivery]:
+        """Pending updates of ``platforms`` whose lease ran out, now leased to the caller, oldest first."""
+        now = self._clock()
+        columns = (
+            InboxItem.id,
+            InboxItem.platform,
+            InboxItem.chat_id,
+            InboxItem.thread_key,
+            InboxItem.message_id,
+            InboxItem.payload,
+            InboxItem.attempts,
+            InboxItem.lease_until,
+        )
+        query = (
+            select(*columns)
+            .where(InboxItem.done_at.is_(None), InboxItem.lease_until < now, InboxItem.platform.in_(list(platforms)))
+            .order_by(InboxItem.id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        taken = []
+        for row_id, platform, chat_id, thread_key, message_id, payload, attempts, seen_lease in rows:
+            claim = (
+                update(InboxItem)
+                .where(InboxItem.id == row_id, InboxItem.done_at.is_(None), InboxItem.lease_until == seen_lease)
+                .values(lease_until=now + lease, attempts=attempts + 1)
+            )
+            async with self._write() as conn:
+                if (await conn.execute(claim)).rowcount != 1:
+                    continue  # another process took it first
+            key = ChatKey(platform, chat_id, thread_key or None)
+            taken.append(Delivery(row_id, key, message_id, json.loads(payload), attempts + 1))
+        return taken
+
+    async def done(self, delivery_id: int) -> None:
+        async with self._write() as conn:
+            await conn.execute(update(InboxItem).where(InboxItem.id == delivery_id).values(done_at=self._clock()))
+
+    async def pending(self) -> int:
+        """How many stored updates are not answered yet (for /readyz and metrics)."""
+        async with self._engine.connect() as conn:
+            count = await conn.scalar(select(func.count()).select_from(InboxItem).where(InboxItem.done_at.is_(None)))
+        return int(count or 0)
+
+    async def prune(self, before: datetime) -> int:
+        """Forget answered updates older than ``before`` (platforms stop re-delivering after a day)."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                delete(InboxItem).where(InboxItem.done_at.is_not(None), InboxItem.created_at < before)
+            )
+        return result.rowcount
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        async with self._engine.begin() as conn:
+            await begin_write(conn)
+            yield conn
