@@ -82,10 +82,10 @@ async def running(
         checks = {"database": _database_check(nik), "index": _index_check(nik)}
         checks.update({p.name: p.ready for p in platforms})
         app = health_app(checks, [route for p in platforms for route in p.routes()])
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
-        await web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=5).start()
+        await web.TCPSite(runner, settings.host, settings.port).start()
         for platform in platforms:
             nik.dispatcher.register(platform.name, platform.process)
         for platform in platforms:
