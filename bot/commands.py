@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.messages import Answer, Citation, IncomingMessage, PageImage, Progress, Reply
+from bot.metrics import Metrics
 from knowledge.errors import DocumentNotFound, IndexBusy, IndexMissing
 from knowledge.models import IndexProgress, IndexReport
 from knowledge.service import KnowledgeBase
@@ -77,6 +78,7 @@ class Commands:
     manuals_dir: Path
     llm: str  # the model name, or "offline"
     progress_seconds: float = 3.0  # how often /reindex reports
+    metrics: Metrics | None = None
 
     async def run(self, command: Command, message: IncomingMessage, key: ChatKey) -> AsyncIterator[Reply]:
         name = command.name
@@ -169,6 +171,13 @@ class Commands:
         except IndexBusy:
             yield Progress(BUSY, done=True)
             return
+        except Exception:
+            if self.metrics is not None:
+                self.metrics.reindex_runs.labels("failed").inc()
+            raise  # the turn boundary apologises
+        if self.metrics is not None:
+            self.metrics.reindex_runs.labels("ok").inc()
+            self.metrics.reindex_seconds.observe(report.seconds)
         text = (
             f"Index aktualisiert (Version {report.version}): {report.documents} Handbücher, {report.pages} Seiten. "
             f"Neu {len(report.added)}, geändert {len(report.changed)}, entfernt {len(report.removed)} "
@@ -197,7 +206,19 @@ class Commands:
             f"Datenbank: {self.store.engine.dialect.name}",
             f"Fragen heute: {counts['turns']} in {counts['chats']} Chats",
         ]
+        if self.metrics is not None:
+            today = self.metrics.today()
+            lines.append(f"Dieser Prozess: {today['turns']} Antworten, {today['errors']} Fehler heute")
+            lines.append(f"Läuft seit: {_duration(self.metrics.uptime_seconds)}")
         return Answer("\n".join(lines), kind="info")
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours < 48 else f"{hours // 24} Tagen"
 
 
 def _progress_text(state: IndexProgress) -> str:
