@@ -98,7 +98,7 @@ class Commands:
             elif name == "status":
                 yield await self._status()
             else:
-                async for reply in self._reindex():
+                async for reply in self.reindex():
                     yield reply
         else:
             yield Answer(UNKNOWN, kind="info")
@@ -149,7 +149,7 @@ class Commands:
         citation = Citation(info.file, info.title, int(number))
         return PageImage(png, f"{info.title}, S. {number}", citation)
 
-    async def _reindex(self) -> AsyncIterator[Reply]:
+    async def reindex(self) -> AsyncIterator[Reply]:
         """Index in a worker thread; a ``Progress`` every few seconds, then the summary."""
         loop = asyncio.get_running_loop()
         latest: list[IndexProgress] = []
@@ -207,8 +207,8 @@ class Commands:
             f"Fragen heute: {counts['turns']} in {counts['chats']} Chats",
         ]
         if self.metrics is not None:
-            today = self.metrics.today()
-            lines.append(f"Dieser Prozess: {today['turns']} Antworten, {today['errors']} Fehler heute")
+            mine = self.metrics.today()
+            lines.append(f"Dieser Prozess: {mine['turns']} Antworten, {mine['errors']} Fehler heute")
             lines.append(f"Läuft seit: {_duration(self.metrics.uptime_seconds)}")
         return Answer("\n".join(lines), kind="info")
 
