@@ -1,0 +1,253 @@
+"""Microsoft Teams in ``nik serve``: ``POST /api/messages`` acknowledges fast, turns run later.
+
+The route checks Content-Type (415) and the token (401, nothing stored), stores the
+activity JSON in the inbox through the dispatcher and answers 201 at once — Teams
+gives a bot about 15 s, a turn with the LLM may take a minute. The dispatcher then
+calls ``process`` per chat in order (also after a restart): it rebuilds everything
+from the stored activity, saves the conversation reference through the core's
+store, downloads inline images, and runs the conversation inside
+``CloudAdapter.continue_conversation`` (a proactive turn), rendering the replies.
+
+Without ``TEAMS_APP_ID`` nothing is authenticated; that is only allowed with
+``NIK_ENV=development`` and ``NIK_TEAMS=true`` (the Bot Framework Emulator).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import replace
+from typing import cast
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+from botbuilder.core import TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import Activity, ActivityTypes, ConversationReference
+from msrest.exceptions import DeserializationError
+
+from adapters.teams.auth import (
+    PUBLIC_CLOUD,
+    AuthError,
+    Cloud,
+    KeysUnavailable,
+    NikAuthentication,
+    TokenUnavailable,
+    TokenValidator,
+    credentials_factory,
+)
+from adapters.teams.render import Renderer, text_activity
+from adapters.teams.translate import (
+    PLATFORM,
+    ImageRef,
+    added_the_bot,
+    chat_key,
+    inline_images,
+    shared_files,
+    to_incoming,
+)
+from bot.composition import Nik
+from bot.errors import ConfigError
+from bot.messages import ImageInput, Reply
+from storage.inbox import Delivery
+
+log = logging.getLogger(__name__)
+
+ROUTE = "/api/messages"
+STORED_TYPES = frozenset({ActivityTypes.message, ActivityTypes.conversation_update})
+APP_TYPES = {"multitenant", "singletenant", "userassignedmsi"}
+# hosts the bot's token may be sent to for attachment downloads (and their subdomains)
+TRUSTED_HOSTS = ("botframework.com", "teams.microsoft.com", "smba.trafficmanager.net", "asm.skype.com")
+WELCOME = (
+    "Hallo, ich bin **Nik**! Ich beantworte Fragen aus den Produkt-Handbüchern – mit Handbuch und Seite "
+    "als Quelle. Schreiben Sie einfach Ihre Frage (in Gruppen und Kanälen mit @Nik). "
+    "Fotos vom Display können Sie direkt in den Chat einfügen. **help** zeigt alle Befehle."
+)
+FILES_NOTE = (
+    "Dateien aus SharePoint/OneDrive kann ich nicht öffnen. Fotos lese ich, wenn Sie sie direkt "
+    "in den Chat einfügen (kopieren und einfügen oder über das Bild-Symbol)."
+)
+_Turn = Callable[[Renderer], Awaitable[object]]
+IMAGE_FAILED = "Ein Bild konnte ich nicht laden – bitte schicken Sie es noch einmal."
+
+
+class TeamsPlatform:
+    name = PLATFORM
+
+    def __init__(self, nik: Nik, *, cloud: Cloud = PUBLIC_CLOUD, typing_every: float = 3.0) -> None:
+        settings = nik.settings
+        self._nik = nik
+        self._app_id = settings.teams_app_id or ""
+        self._typing_every = typing_every
+        app_type = settings.teams_app_type.strip().lower()
+        if app_type not in APP_TYPES:
+            raise ConfigError("TEAMS_APP_TYPE muss MultiTenant, SingleTenant oder UserAssignedMSI sein.")
+        secret = settings.teams_app_password.get_secret_value() if settings.teams_app_password else None
+        if self._app_id:
+            if app_type != "userassignedmsi" and not secret:
+                raise ConfigError("TEAMS_APP_PASSWORD fehlt (das Client-Secret der Azure-Bot-Registrierung).")
+            if app_type in ("singletenant", "userassignedmsi") and not settings.teams_app_tenant_id:
+                raise ConfigError(f"TEAMS_APP_TENANT_ID fehlt (nötig für TEAMS_APP_TYPE={settings.teams_app_type}).")
+        elif settings.env.lower() == "development" and settings.teams_enabled:
+            log.warning("Teams runs WITHOUT authentication (no TEAMS_APP_ID, NIK_ENV=development): local tests only")
+        else:
+            raise ConfigError(
+                "TEAMS_APP_ID fehlt: ohne App-ID prüft Nik keine Anfragen. Nur zum lokalen Testen mit dem "
+                "Bot Framework Emulator: NIK_ENV=development und NIK_TEAMS=true setzen."
+            )
+        self._trusted = TRUSTED_HOSTS + tuple(h.lower() for h in settings.teams_trusted_hosts)
+        self._http: aiohttp.ClientSession | None = None
+        self._credentials = credentials_factory(
+            self._app_id, secret, settings.teams_app_tenant_id, app_type, self._session
+        )
+        validator = TokenValidator(cloud, self._app_id, self._session) if self._app_id else None
+        self._cloud = cloud
+        self._auth = NikAuthentication(cloud, self._credentials, validator)
+        self._adapter = CloudAdapter(self._auth)
+        self._adapter.on_turn_error = self._on_turn_error
+
+    # -- Platform ------------------------------------------------------------------
+
+    def routes(self) -> Sequence[web.RouteDef]:
+        return [web.post(ROUTE, self._receive)]
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession()
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def ready(self) -> tuple[bool, str]:
+        mode = f"app {self._app_id}" if self._app_id else "unauthenticated (development)"
+        return self._http is not None, mode
+
+    async def process(self, delivery: Delivery) -> None:
+        activity = Activity().deserialize(delivery.payload)
+        reference = TurnContext.get_conversation_reference(activity)
+        await self._nik.store.save_reference(delivery.key, reference.serialize())
+        stored = await self._nik.store.reference(delivery.key)
+        reference = ConversationReference().deserialize(stored)
+        if added_the_bot(activity):
+            await self._continue(reference, lambda renderer: renderer.send(text_activity(WELCOME)))
+            return
+        message = to_incoming(activity)
+        if message is None:
+            return
+        files = shared_files(activity)
+        images, failed = await self._download(inline_images(activity))
+        message = replace(message, images=tuple(images))
+
+        async def turn(renderer: Renderer) -> None:
+            if files:
+                await renderer.send(text_activity(FILES_NOTE))
+            if failed:
+                await renderer.send(text_activity(IMAGE_FAILED))
+            if files and not message.text and not message.images and not message.callback_data:
+                return  # only a shared file: the note is the answer
+            handled = cast(AsyncGenerator[Reply, None], self._nik.conversation.handle(message, claimed=True))
+            async with aclosing(handled) as replies:  # a failed send must not keep the chat's turn lock
+                async for reply in replies:
+                    await renderer.render(reply)
+
+        await self._continue(reference, turn)
+
+    # -- inbound -------------------------------------------------------------------
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        if request.content_type != "application/json":
+            return web.Response(status=415, text="Content-Type must be application/json")
+        try:
+            body = await request.json()
+            activity = Activity().deserialize(body) if isinstance(body, dict) else None
+        except (ValueError, DeserializationError):
+            activity = None
+        if activity is None or not activity.type:
+            return web.Response(status=400, text="not an activity")
+        try:
+            await self._auth.claims(activity, request.headers.get("Authorization", ""))
+        except AuthError as error:
+            log.warning("rejected a Teams request: %s", error)
+            return web.Response(status=401)
+        except KeysUnavailable as error:
+            log.error("cannot check Teams tokens: %s", error)
+            return web.Response(status=503)
+        if activity.type not in STORED_TYPES or not activity.conversation or not activity.conversation.id:
+            return web.Response(status=200)  # reactions, typing, invokes…: nothing to answer
+        if activity.type == ActivityTypes.conversation_update and not added_the_bot(activity):
+            return web.Response(status=200)
+        message_id = activity.id or hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
+        fresh = await self._nik.dispatcher.submit(chat_key(activity), message_id, body)
+        if not fresh:
+            log.info("Teams re-delivered activity %s", message_id)
+        return web.Response(status=201)
+
+    # -- outbound ------------------------------------------------------------------
+
+    async def _continue(self, reference: ConversationReference, turn: _Turn) -> None:
+        async def logic(context: TurnContext) -> None:
+            renderer = Renderer(context, typing_every=self._typing_every)
+            try:
+                await turn(renderer)
+            finally:
+                await renderer.close()
+
+        await self._adapter.continue_conversation(reference, logic, bot_app_id=self._app_id or None)
+
+    async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
+        """botbuilder's error hook: a reply that could not be sent (the core has its own boundary)."""
+        log.error("Teams turn in %s failed: %r", context.activity.conversation.id, error, exc_info=error)
+
+    async def _download(self, refs: list[ImageRef]) -> tuple[list[ImageInput], int]:
+        """The images from trusted hosts, with the bot's token; how many could not be loaded."""
+        images: list[ImageInput] = []
+        failed = 0
+        limit = self._nik.settings.max_image_bytes
+        for ref in refs:
+            if not self._is_trusted(ref.url):
+                log.warning("not downloading an image from untrusted host %s", urlsplit(ref.url).hostname)
+                failed += 1
+                continue
+            try:
+                headers = {"Authorization": f"Bearer {await self._token()}"} if self._app_id else {}
+                async with self._session().get(
+                    ref.url, headers=headers, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=30)
+                ) as response:
+                    response.raise_for_status()
+                    data = await response.content.read(limit + 1)
+            except (aiohttp.ClientError, TimeoutError, TokenUnavailable) as error:
+                log.warning("image download failed: %r", error)
+                failed += 1
+                continue
+            if len(data) > limit:
+                failed += 1
+                continue
+            images.append(ImageInput(data, ref.mime))
+        return images, failed
+
+    async def _token(self) -> str:
+        credentials = await self._credentials.create_credentials(
+            self._app_id, self._cloud.oauth_scope, self._cloud.login_url, True
+        )
+        return str(await asyncio.to_thread(credentials.get_access_token))  # cached: MSAL may block
+
+    def _is_trusted(self, url: str) -> bool:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if not host:
+            return False
+        for trusted in self._trusted:
+            if host == trusted or host.endswith(f".{trusted}"):
+                return parts.scheme == "https" or trusted not in TRUSTED_HOSTS  # our own list may be http
+        return False
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            raise RuntimeError("the Teams platform is not started")
+        return self._http

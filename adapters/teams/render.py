@@ -1,0 +1,182 @@
+"""The core's replies as Teams activities, sent through one turn's ``TurnContext``.
+
+* ``Answer``: Teams Markdown, the cited pages listed under it; 👍/👎 as an Adaptive
+  Card with two ``Action.Submit`` buttons carrying ``feedback_data``.
+* ``Clarification``: an Adaptive Card, one ``Action.Submit`` per option carrying
+  ``option_data(n)`` — in channels a free-text answer without @mention never reaches
+  the bot, a button press does.
+* ``PageImage``: the PNG inline (data URI) with its caption.
+* ``Progress``: the first is sent, later ones update that message.
+* ``Typing``: a typing indicator, repeated every few seconds until the next message.
+* ``Partial``: not shown (Teams' streaming protocol is not used); the final reply always is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from typing import Any
+
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.schema import Activity, ActivityTypes, Attachment, ErrorResponseException
+from msrest.exceptions import ClientRequestError
+
+from adapters.teams.outbound import deliver
+from adapters.teams.translate import SUBMIT_KEY
+from bot.messages import (
+    Answer,
+    Clarification,
+    PageImage,
+    Partial,
+    Progress,
+    Reply,
+    Typing,
+    feedback_data,
+    option_data,
+)
+
+log = logging.getLogger(__name__)
+
+TEXT_LIMIT = 24_000  # Teams refuses messages above ~28 KB
+TYPING_EVERY = 3.0
+CARD_VERSION = "1.4"
+SOURCES = "**Quellen:**"
+
+
+def answer_text(answer: Answer) -> str:
+    text = answer.text.strip()
+    if answer.citations:
+        lines = [f"- {c.title}, S. {c.page} (`{c.file}`)" for c in answer.citations]
+        text = f"{text}\n\n{SOURCES}\n" + "\n".join(dict.fromkeys(lines))
+    return _cut(text)
+
+
+def answer_activity(answer: Answer) -> Activity:
+    activity = MessageFactory.text(answer_text(answer))
+    activity.text_format = "markdown"
+    if answer.ask_feedback and answer.feedback_id:
+        activity.attachments = [feedback_card(answer.feedback_id)]
+    return activity
+
+
+def feedback_card(feedback_id: str) -> Attachment:
+    actions = [
+        _submit("👍 Hilfreich", feedback_data(feedback_id, 1)),
+        _submit("👎 Nicht hilfreich", feedback_data(feedback_id, -1)),
+    ]
+    return _card([{"type": "ActionSet", "actions": actions}])
+
+
+def clarification_activity(clarification: Clarification) -> Activity:
+    body: list[dict[str, Any]] = [{"type": "TextBlock", "text": clarification.question, "wrap": True}]
+    for number, option in enumerate(clarification.options, start=1):  # one button per row: long options fit
+        body.append({"type": "ActionSet", "actions": [_submit(option, option_data(number))]})
+    activity = MessageFactory.attachment(_card(body))
+    activity.summary = clarification.question[:200]  # what notifications show
+    return activity
+
+
+def page_activity(page: PageImage) -> Activity:
+    data = base64.b64encode(page.png).decode("ascii")
+    image = Attachment(
+        content_type="image/png",
+        content_url=f"data:image/png;base64,{data}",
+        name=f"{page.citation.title} S. {page.citation.page}.png",
+    )
+    activity = MessageFactory.attachment(image, text=_cut(page.caption))
+    activity.text_format = "markdown"
+    return activity
+
+
+def text_activity(text: str) -> Activity:
+    activity = MessageFactory.text(_cut(text))
+    activity.text_format = "markdown"
+    return activity
+
+
+def _submit(title: str, data: str) -> dict[str, Any]:
+    return {"type": "Action.Submit", "title": title, "data": {SUBMIT_KEY: data}}
+
+
+def _card(body: list[dict[str, Any]]) -> Attachment:
+    card = {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": CARD_VERSION,
+        "body": body,
+    }
+    return CardFactory.adaptive_card(card)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
+
+
+class Renderer:
+    """Sends one turn's replies in order; ``close`` stops the typing indicator."""
+
+    def __init__(self, context: TurnContext, *, typing_every: float = TYPING_EVERY) -> None:
+        self._context = context
+        self._typing_every = typing_every
+        self._typing: asyncio.Task[None] | None = None
+        self._progress_id: str | None = None
+        self._lock = asyncio.Lock()  # one connector request at a time (typing runs beside)
+        self.sent = 0
+
+    async def render(self, reply: Reply) -> None:
+        if isinstance(reply, Typing):
+            self._start_typing()
+            return
+        if isinstance(reply, Partial):
+            return
+        if isinstance(reply, Progress):
+            await self._progress(reply)
+            return
+        if isinstance(reply, Answer):
+            activity = answer_activity(reply)
+        elif isinstance(reply, Clarification):
+            activity = clarification_activity(reply)
+        else:
+            activity = page_activity(reply)
+        await self.send(activity)
+
+    async def send(self, activity: Activity) -> str | None:
+        await self._stop_typing()
+        async with self._lock:
+            response = await deliver(lambda: self._context.send_activity(activity), "a message")
+        self.sent += 1
+        return response.id if response is not None else None
+
+    async def close(self) -> None:
+        await self._stop_typing()
+
+    async def _progress(self, progress: Progress) -> None:
+        if self._progress_id is None:
+            self._progress_id = await self.send(text_activity(progress.text))
+            return
+        update = text_activity(progress.text)
+        update.id = self._progress_id
+        async with self._lock:
+            await deliver(lambda: self._context.update_activity(update), "a progress update")
+
+    def _start_typing(self) -> None:
+        if self._typing is None or self._typing.done():
+            self._typing = asyncio.create_task(self._type(), name="nik-teams-typing")
+
+    async def _type(self) -> None:
+        while True:
+            try:
+                async with self._lock:
+                    await self._context.send_activity(Activity(type=ActivityTypes.typing))
+            except (ErrorResponseException, ClientRequestError) as error:  # a lost indicator is harmless
+                log.info("typing indicator not sent: %s", error)
+            await asyncio.sleep(self._typing_every)
+
+    async def _stop_typing(self) -> None:
+        if self._typing is not None:
+            self._typing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._typing
+            self._typing = None
