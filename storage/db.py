@@ -53,10 +53,14 @@ def database_url(data_dir: Path, url: str | None) -> str:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine for ``url``; SQLite connections get :data:`SQLITE_PRAGMAS`."""
+    """An async engine for ``url``; SQLite connections get :data:`SQLITE_PRAGMAS`,
+    Postgres connections are pinged when taken from the pool."""
     parsed = _check_url(url)
+    # A Postgres server restarts or fails over under a long-running Nik: test each pooled
+    # connection before use instead of failing the next turn on a dead one.
+    options = {"pool_pre_ping": True} if parsed.get_backend_name() == "postgresql" else {}
     try:
-        engine = create_async_engine(parsed)
+        engine = create_async_engine(parsed, **options)
     except ImportError as err:
         raise UnsupportedDatabase(
             f"The driver for '{parsed.drivername}' is not installed (no module '{err.name}'); "

@@ -7,12 +7,17 @@ into each test's own ``tmp_path`` so that tests stay independent.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
+import pg_server
 from helpers import APP_ENV, CORPUS_RETRIEVAL_FILES, SAMPLE_DIR, SAMPLE_NAME, corpus_file, open_kb
 from knowledge.embedder import E5Embedder
 from knowledge.service import KnowledgeBase
@@ -120,6 +125,56 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     opened = await Store.open(database_url(tmp_path / "chat", None))
     yield opened
     await opened.close()
+
+
+# -- databases: SQLite files and a throwaway PostgreSQL server -------------------------
+
+T = TypeVar("T")
+_POSTGRES_MISSING: list[str] = []
+
+
+def _blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion on its own loop in its own thread (safe from sync fixtures)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[pg_server.PostgresServer]:
+    """A PostgreSQL server for the session (see ``pg_server``). Skipped, saying why, when
+    none can be started here; under CI (``CI=true``) that is a failure instead."""
+    try:
+        server = pg_server.start()
+    except pg_server.NoPostgres as err:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs a PostgreSQL server for the storage tests: {err}", pytrace=False)
+        _POSTGRES_MISSING.append(str(err).splitlines()[0])
+        pytest.skip(f"PostgreSQL cases skipped: {err}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: pg_server.PostgresServer) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test alone, dropped afterwards."""
+    url = _blocking(postgres_server.create_database())
+    yield url
+    _blocking(postgres_server.drop_database(url))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """This test's own empty database, once on a SQLite file and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return database_url(tmp_path / "chat", None)
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _POSTGRES_MISSING:
+        terminalreporter.write_line(f"PostgreSQL cases skipped: {_POSTGRES_MISSING[0]}", yellow=True)
 
 
 @pytest.fixture

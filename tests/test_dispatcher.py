@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from bot.dispatcher import MAX_ATTEMPTS, Dispatcher
-from storage.db import database_url
 from storage.inbox import Delivery, Inbox
 from storage.store import ChatKey, Store
 
@@ -30,8 +29,11 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def inbox(store: Store, clock: Clock) -> Inbox:
-    return Inbox(store.engine, clock=clock)
+async def inbox(backend_url: str, clock: Clock) -> AsyncIterator[Inbox]:
+    """An inbox on this test's own database: SQLite, then PostgreSQL."""
+    store = await Store.open(backend_url)
+    yield Inbox(store.engine, clock=clock)
+    await store.close()
 
 
 class Recorder:
@@ -74,9 +76,8 @@ async def test_a_pending_update_is_taken_again_only_after_its_lease(inbox: Inbox
     assert await inbox.pending() == 0
 
 
-async def test_two_processes_never_take_the_same_update(tmp_path: Path, clock: Clock) -> None:
-    url = database_url(tmp_path / "shared", None)
-    stores = [await Store.open(url) for _ in range(2)]
+async def test_two_processes_never_take_the_same_update(backend_url: str, clock: Clock) -> None:
+    stores = [await Store.open(backend_url) for _ in range(2)]
     try:
         first, second = (Inbox(s.engine, clock=clock) for s in stores)
         for n in range(20):

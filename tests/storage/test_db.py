@@ -35,8 +35,8 @@ def test_a_given_url_wins(tmp_path: Path) -> None:
     assert not (tmp_path / "unused").exists()
 
 
-async def test_pragmas_hold_on_every_fresh_connection(db_url: str) -> None:
-    engine = create_engine(db_url)
+async def test_pragmas_hold_on_every_fresh_connection(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
     try:
         # Two connections open at once: the pool had to open both, each got the settings.
         async with engine.connect() as first, engine.connect() as second:
@@ -64,7 +64,7 @@ async def test_foreign_keys_are_enforced(db_url: str) -> None:
         await engine.dispose()
 
 
-async def test_opening_a_new_file_waits_while_another_process_writes(data_dir: Path, db_url: str) -> None:
+async def test_opening_a_new_file_waits_while_another_process_writes(data_dir: Path, sqlite_url: str) -> None:
     """SQLite fails a switch to WAL at once ("database is locked") while another
     connection writes to a new file, ignoring busy_timeout; the engine retries."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -74,7 +74,7 @@ async def test_opening_a_new_file_waits_while_another_process_writes(data_dir: P
     release = threading.Timer(0.2, other.execute, ("COMMIT",))
     release.start()
     try:
-        store = await Store.open(db_url)
+        store = await Store.open(sqlite_url)
     finally:
         release.join()
         other.close()

@@ -10,7 +10,7 @@ from sqlalchemy import Column, Connection, Integer, MetaData, Table, inspect, se
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import migrations
-from storage.db import create_engine
+from storage.db import create_engine, lock_for_migration
 from storage.errors import SchemaTooNew, StorageError
 from storage.migrations import LATEST, MIGRATIONS, Migration, migrate, schema_version
 from storage.models import Base, SchemaVersion
@@ -152,3 +152,19 @@ async def test_a_newer_database_is_refused(db_url: str, engine: AsyncEngine) -> 
     with pytest.raises(SchemaTooNew):
         await Store.open(db_url)
     assert await schema_version(engine) == LATEST + 1  # untouched
+
+
+async def test_on_postgres_a_migration_waits_for_the_advisory_lock(postgres_url: str) -> None:
+    """Another process holds the migration lock: this one waits instead of racing it."""
+    holder, waiter = create_engine(postgres_url), create_engine(postgres_url)
+    try:
+        async with holder.begin() as conn:
+            await lock_for_migration(conn)
+            waiting = asyncio.create_task(migrate(waiter))
+            await asyncio.sleep(0.5)
+            assert not waiting.done()  # blocked on the lock, not failed
+            assert await schema_version(holder) == 0
+        assert await asyncio.wait_for(waiting, 10) == LATEST
+    finally:
+        await holder.dispose()
+        await waiter.dispose()
