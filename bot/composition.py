@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.conversation import Conversation
 from bot.dispatcher import Dispatcher
 from bot.engine import Engine, OfflineEngine
+from bot.gate import Gate
 from bot.llm import LlmClient
 from knowledge.embedder import make_embedder
 from knowledge.rerank import CohereReranker
@@ -103,6 +104,7 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
             commands,
             window=settings.history_window,
             pause_hours=settings.pause_hours,
+            gate=Gate.from_settings(settings),
         )
         dispatcher = Dispatcher(
             Inbox(store.engine),

@@ -5,6 +5,8 @@ Adapters only report facts (``IncomingMessage``); this module decides policy:
 * **Groups**: answer only when mentioned, replied to, commanded, a button was
   pressed, or the user a pending clarification waits for writes. Otherwise nothing
   happens and nothing is stored.
+* **Gate**: allow lists and the per-user rate limit (``Gate``) are checked once a
+  message is addressed to Nik; a refused one gets at most a note and is not stored.
 * **Dedupe**: a redelivered message id is claimed once (``Store.claim_message``).
 * **Ordering**: turns of one chat (platform, chat, thread) run one at a time; other
   chats never wait for them.
@@ -35,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from bot.commands import Command, Commands, parse_command
 from bot.engine import Engine, EngineResult, HistoryItem, Turn
 from bot.errors import EXPECTED
+from bot.gate import Gate
 from bot.messages import (
     FEEDBACK_PREFIX,
     Answer,
@@ -83,11 +86,13 @@ class Conversation:
         window: int = 6,
         pause_hours: float = 24.0,
         bot_username: str | None = None,
+        gate: Gate | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
         self._engine = engine
         self._commands = commands
+        self._gate = gate
         self._window = window
         self._pause_for = timedelta(hours=pause_hours)
         self._bot_username = bot_username
@@ -108,6 +113,12 @@ class Conversation:
             return  # /cmd@SomeOtherBot
         if message.is_group and not await self._addressed(key, message, command):
             return
+        if self._gate is not None:
+            note = self._gate.check(message, count=vote is None)  # 👍/👎 presses are not rate-limited
+            if note is not None:
+                if note:
+                    yield Answer(note, kind="refused")  # nothing of the message is stored
+                return
         async with self._serialized(key):
             if not claimed and not await self._store.claim_message(key, message.message_id):
                 return

@@ -1,0 +1,56 @@
+"""Serving Nik against the fake Bot API: settings, a quick platform, a tiny JPEG."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from telegram_fake import TOKEN, FakeTelegram
+
+from adapters.serve import PlatformFactory, Server, running
+from adapters.telegram import TelegramPlatform
+from adapters.telegram.outbox import Limits
+from bot.composition import Nik
+from bot.config import Settings
+from knowledge.service import KnowledgeBase
+
+SECRET = "s3cret-Token_1"
+QUICK = Limits(chat_interval=0.02, network_backoff=0.05)  # the real pacing, just faster
+
+
+def settings_for(data_dir: Path, api: FakeTelegram, **extra: Any) -> Settings:
+    values = {
+        "NIK_DATA_DIR": str(data_dir),
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE_URL": api.root,
+        "NIK_HOST": "127.0.0.1",
+        "NIK_PORT": 0,
+        **extra,
+    }
+    return Settings.model_validate(values)
+
+
+def quick(**options: Any) -> PlatformFactory:
+    """A Telegram platform with short waits (album quiet time, long-poll timeout, typing)."""
+    chosen = {"limits": QUICK, "album_quiet": 0.3, "poll_timeout": 1.0, "typing_every": 0.2, **options}
+
+    def build(nik: Nik) -> TelegramPlatform:
+        return TelegramPlatform(nik, **chosen)
+
+    return build
+
+
+@asynccontextmanager
+async def serving(settings: Settings, kb: KnowledgeBase, **options: Any) -> AsyncIterator[Server]:
+    async with running(settings, knowledge=kb, factories=[quick(**options)]) as server:
+        yield server
+
+
+def tiny_jpeg(color: str = "red") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), color).save(out, "JPEG")
+    return out.getvalue()
