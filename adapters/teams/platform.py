@@ -192,6 +192,8 @@ class TeamsPlatform:
 
     async def _continue(self, reference: ConversationReference, turn: _Turn) -> None:
         async def logic(context: TurnContext) -> None:
+            # the continuation activity has a made-up id; replies should answer the user's message
+            context.activity.id = reference.activity_id
             renderer = Renderer(context, typing_every=self._typing_every)
             try:
                 await turn(renderer)

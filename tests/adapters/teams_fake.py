@@ -83,7 +83,7 @@ class FakeBotFramework:
     fail_next: list[int] = field(default_factory=list)  # statuses for the next message POSTs
     drop_next: int = 0  # the next message POSTs are read, then the connection is cut (did it arrive?)
     attempts: int = 0  # message POSTs received, failed ones included
-    _key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    _key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
     _runner: web.AppRunner | None = None
     _port: int = 0
     _ids: int = 0
@@ -127,7 +127,9 @@ class FakeBotFramework:
 
     # -- tokens ------------------------------------------------------------------------
 
-    def sign(self, *, algorithm: str = "RS256", key: Any = None, headers: dict[str, Any] | None = None, **claims: Any) -> str:
+    def sign(
+        self, *, algorithm: str = "RS256", key: Any = None, headers: dict[str, Any] | None = None, **claims: Any
+    ) -> str:
         """A channel token for ``APP_ID`` and this fake's service URL; ``claims`` override."""
         now = int(time.time())
         body: dict[str, Any] = {

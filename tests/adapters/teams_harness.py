@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 from sqlalchemy import func, select
+from teams_fake import APP_ID, FakeBotFramework
 
 from adapters.serve import Server, running
 from adapters.teams import TeamsPlatform
@@ -20,7 +21,6 @@ from bot.config import Settings
 from fakes import ScriptedOpenAI, Step
 from knowledge.service import KnowledgeBase
 from storage.models import InboxItem
-from teams_fake import APP_ID, FakeBotFramework
 
 ANNA = "6f1c2a4e-3b7d-4c2a-9e51-0a1b2c3d4e5f"  # the AAD object id in the personal fixtures
 BEN = "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d"

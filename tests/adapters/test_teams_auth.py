@@ -11,6 +11,8 @@ from pathlib import Path
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from teams_fake import APP_ID, ISSUER, KID, FakeBotFramework
+from teams_harness import serving, teams_settings
 
 from adapters.serve import running
 from adapters.teams import TeamsPlatform
@@ -19,8 +21,6 @@ from bot.config import Settings
 from bot.errors import ConfigError
 from fakes import Text
 from knowledge.service import KnowledgeBase
-from teams_fake import APP_ID, ISSUER, KID, FakeBotFramework
-from teams_harness import serving, teams_settings
 
 
 def bad_tokens(fake: FakeBotFramework) -> dict[str, str]:
@@ -43,7 +43,7 @@ def bad_tokens(fake: FakeBotFramework) -> dict[str, str]:
         "no service url": f"Bearer {fake.sign(serviceurl=None)}",
         "no expiry": f"Bearer {fake.sign(exp=None)}",
         "alg none": f"Bearer {unsigned}",
-        "HS256 with the key id": f"Bearer {jwt.encode({'iss': ISSUER, 'aud': APP_ID}, 'k' * 32, algorithm='HS256', headers={'kid': KID})}",
+        "HS256 with the key id": f"Bearer {fake.sign(algorithm='HS256', key='k' * 32)}",
         "signed by another key": f"Bearer {fake.sign(key=stranger)}",
         "unknown key id": f"Bearer {fake.sign(headers={'kid': 'other-key'})}",
         "garbage": "Bearer not.a.jwt",

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from botbuilder.schema import Activity
+from teams_fake import FIXTURES
 
 from adapters.teams.translate import (
     added_the_bot,
@@ -18,7 +19,6 @@ from adapters.teams.translate import (
     to_incoming,
 )
 from storage.store import ChatKey
-from teams_fake import FIXTURES
 
 BOT = "28:00000000-0000-0000-0000-00000000b07"
 
@@ -128,4 +128,4 @@ def test_conversation_ids_split_into_chat_and_thread() -> None:
 
 def test_non_messages_are_not_translated() -> None:
     assert to_incoming(load("personal_message", type="messageReaction")) is None
-    assert BOT == load("personal_message").recipient.id
+    assert load("personal_message").recipient.id == BOT
