@@ -71,7 +71,7 @@ def split_html(text: str, limit: int = MAX_TEXT) -> list[str]:
         parts = [p for p in split_html_for_telegram(text, trim_empty_leading_lines=True, max_length=budget) if p]
         worst = max(utf16_len(p) for p in parts)
         if worst <= limit or budget == MIN_SPLIT:
-            return [p for p in parts if plain(p).strip()]
+            return [p.strip() for p in parts if plain(p).strip()]
         budget = max(MIN_SPLIT, budget - (worst - limit) - 32)  # astral characters count twice
 
 

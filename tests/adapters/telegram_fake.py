@@ -14,6 +14,7 @@ Builders (``text``, ``photo``, ``press``, …) make update JSON as Telegram send
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -54,6 +55,7 @@ class FakeTelegram:
     files: dict[str, bytes] = field(default_factory=dict)
     webhook: dict[str, Any] = field(default_factory=dict)
     html_refused: set[str] = field(default_factory=set)  # markers: HTML containing one is refused
+    downloads: list[str] = field(default_factory=list)  # file ids fetched from /file/bot<token>/
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _new: asyncio.Event = field(default_factory=asyncio.Event)
     _faults: list[_Fault] = field(default_factory=list)
@@ -100,7 +102,11 @@ class FakeTelegram:
 
     def of(self, method: str, chat_id: int | None = None) -> list[dict[str, Any]]:
         """The parameters of every recorded call of ``method`` (to ``chat_id``)."""
-        return [c.params for c in self.calls if c.method == method and (chat_id is None or c.params.get("chat_id") == chat_id)]
+        return [
+            c.params
+            for c in self.calls
+            if c.method == method and (chat_id is None or c.params.get("chat_id") == chat_id)
+        ]
 
     def texts(self, chat_id: int | None = None) -> list[str]:
         return [p["text"] for p in self.of("sendMessage", chat_id)]
@@ -216,6 +222,7 @@ class FakeTelegram:
         file_id = request.match_info["path"].rsplit("/", 1)[-1]
         if request.match_info["token"] != self.token or file_id not in self.files:
             return web.Response(status=404)
+        self.downloads.append(file_id)
         return web.Response(body=self.files[file_id], content_type="application/octet-stream")
 
     async def _m_getMe(self, params: dict[str, Any]) -> Any:
@@ -238,16 +245,14 @@ class FakeTelegram:
         timeout = float(params.get("timeout") or 0)
         if not self._updates and timeout > 0:
             self._new.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new.wait(), timeout)
-            except TimeoutError:
-                pass
         return list(self._updates[: int(params.get("limit") or 100)])
 
     async def _m_sendMessage(self, params: dict[str, Any]) -> Any:
         text = params.get("text", "")
         if params.get("parse_mode") == "HTML" and any(marker in text for marker in self.html_refused):
-            return _error(400, "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 3")
+            return _error(400, 'Bad Request: can\'t parse entities: Unsupported start tag "x" at byte offset 3')
         if len(text.encode("utf-16-le")) // 2 > 4096 + (10_000 if params.get("parse_mode") else 0):
             return _error(400, "Bad Request: message is too long")
         return self._bot_message(params, text=text)
@@ -318,7 +323,8 @@ async def _params(request: web.Request) -> dict[str, Any]:
         return dict(body) if isinstance(body, dict) else {}
     if request.content_type.startswith("multipart/"):
         raw: dict[str, Any] = {}
-        async for part in await request.multipart():
+        reader = await request.multipart()
+        async for part in reader:
             if part.name is None:
                 continue
             if part.filename is not None:  # an uploaded file
@@ -330,10 +336,8 @@ async def _params(request: web.Request) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for name, value in raw.items():
         if isinstance(value, str) and name not in _STRING_FIELDS:
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
         params[name] = value
     return params
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from adapters.telegram import TelegramPlatform
 from adapters.telegram.outbox import Limits
 from bot.composition import Nik
 from bot.config import Settings
+from bot.conversation import Conversation
+from bot.messages import IncomingMessage, Reply
 from knowledge.service import KnowledgeBase
 
 SECRET = "s3cret-Token_1"
@@ -45,9 +48,30 @@ def quick(**options: Any) -> PlatformFactory:
 
 
 @asynccontextmanager
-async def serving(settings: Settings, kb: KnowledgeBase, **options: Any) -> AsyncIterator[Server]:
-    async with running(settings, knowledge=kb, factories=[quick(**options)]) as server:
+async def serving(
+    settings: Settings, kb: KnowledgeBase, *, seen: list[IncomingMessage] | None = None, **options: Any
+) -> AsyncIterator[Server]:
+    """``nik serve`` with a quick Telegram platform; ``seen`` collects what the core is handed."""
+    factory = quick(**options) if seen is None else spying(seen, **options)
+    async with running(settings, knowledge=kb, factories=[factory]) as server:
         yield server
+
+
+@dataclass
+class SpyConversation:
+    """The real conversation, recording each message the adapter hands it."""
+
+    inner: Conversation
+    seen: list[IncomingMessage]
+
+    def handle(self, message: IncomingMessage, *, claimed: bool = False) -> AsyncIterator[Reply]:
+        self.seen.append(message)
+        return self.inner.handle(message, claimed=claimed)
+
+
+def spying(seen: list[IncomingMessage], **options: Any) -> PlatformFactory:
+    build = quick(**options)
+    return lambda nik: build(replace(nik, conversation=SpyConversation(nik.conversation, seen)))  # type: ignore[arg-type]
 
 
 def tiny_jpeg(color: str = "red") -> bytes:
