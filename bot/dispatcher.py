@@ -7,8 +7,10 @@ the payload, run the conversation, render the replies) and marks it done.
 
 If the process dies mid-turn the update stays pending; when its lease runs out the
 sweeper of any process serving that platform takes it again — after a restart, or
-on another replica. An update that keeps failing is given up after
-``MAX_ATTEMPTS`` so that one poisoned message cannot loop forever.
+on another replica. Replicas on one database keep each chat in order too: an update
+waits (renewing its lease) while an earlier one of its chat is pending anywhere. An
+update that keeps failing is given up after ``MAX_ATTEMPTS`` so that one poisoned
+message cannot loop forever.
 
 This is the framework error hook of Nik's two broad catches: an exception escaping a
 platform's ``process`` is logged here and the update is closed. (The other one is
@@ -34,6 +36,7 @@ from storage.store import ChatKey
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+ORDER_POLL_SECONDS = 0.1  # how often a chat's later update checks whether the earlier ones are done
 Process = Callable[[Delivery], Awaitable[None]]
 Chore = Callable[[], Awaitable[object]]
 
@@ -133,7 +136,16 @@ class Dispatcher:
     async def _work(self, key: ChatKey, queue: _Queue) -> None:
         try:
             while queue.items:
-                await self._run(queue.items.popleft())
+                delivery = min(queue.items, key=lambda d: d.id)  # a taken-over earlier update goes first
+                queue.items.remove(delivery)
+                held = await self._inbox.renew(delivery, self._lease)
+                if held is None:
+                    log.warning("update %s of %s was taken over by another process", delivery.id, key)
+                elif await self._inbox.is_next(held):
+                    await self._run(held)
+                else:  # an earlier update of this chat is still running, maybe in another replica
+                    queue.items.appendleft(held)
+                    await asyncio.sleep(ORDER_POLL_SECONDS)
         finally:
             del self._queues[key]
             if not self._queues:

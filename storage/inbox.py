@@ -6,8 +6,13 @@ it under a lease. When a process dies mid-turn its lease runs out and any proces
 (after a restart, or another replica) takes the row again (``take_expired``), with
 a compare-and-set on the lease so that two processes never take the same row.
 
+Several replicas share one database: a chat's updates run one at a time in arrival
+(row id) order, whichever process holds them. A holder waits while an earlier
+update of its chat is pending (``is_next``), renewing its own lease meanwhile
+(``renew``) so that nobody takes a waiting update for a dead one's.
+
 Works the same on SQLite and Postgres: plain ``INSERT … ON CONFLICT DO NOTHING``
-and ``UPDATE … WHERE lease_until = <what I read>``.
+and ``UPDATE … WHERE lease_until = <what I hold>``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,6 +43,7 @@ class Delivery:
     message_id: str
     payload: dict[str, Any]
     attempts: int  # how often a process has started on it, this time included
+    lease_until: datetime | None = None  # the lease the holder wrote; its proof of holding
 
 
 class Inbox:
@@ -69,7 +75,7 @@ class Inbox:
             row_id = (await conn.execute(stmt)).scalar_one_or_none()
         if row_id is None:
             return None
-        return Delivery(row_id, key, message_id, payload, 1)
+        return Delivery(row_id, key, message_id, payload, 1, now + lease)
 
     async def take_expired(self, lease: timedelta, platforms: Collection[str], limit: int = 50) -> list[Delivery]:
         """Pending updates of ``platforms`` whose lease ran out, now leased to the caller, oldest first."""
@@ -103,8 +109,40 @@ class Inbox:
                 if (await conn.execute(claim)).rowcount != 1:
                     continue  # another process took it first
             key = ChatKey(platform, chat_id, thread_key or None)
-            taken.append(Delivery(row_id, key, message_id, json.loads(payload), attempts + 1))
+            taken.append(Delivery(row_id, key, message_id, json.loads(payload), attempts + 1, now + lease))
         return taken
+
+    async def renew(self, delivery: Delivery, lease: timedelta) -> Delivery | None:
+        """Extend the caller's lease once less than half of it is left; None when the
+        lease ran out and another process took the update (the caller must drop it)."""
+        now = self._clock()
+        if delivery.lease_until is not None and delivery.lease_until - now > lease / 2:
+            return delivery
+        mine = [InboxItem.id == delivery.id, InboxItem.done_at.is_(None)]
+        if delivery.lease_until is not None:  # a Delivery made by hand holds no lease to prove
+            mine.append(InboxItem.lease_until == delivery.lease_until)
+        claim = update(InboxItem).where(*mine).values(lease_until=now + lease)
+        async with self._write() as conn:
+            if (await conn.execute(claim)).rowcount != 1:
+                return None
+        return replace(delivery, lease_until=now + lease)
+
+    async def is_next(self, delivery: Delivery) -> bool:
+        """True when no earlier update of the delivery's chat is still pending, in any process."""
+        key = delivery.key
+        earlier = (
+            select(InboxItem.id)
+            .where(
+                InboxItem.platform == key.platform,
+                InboxItem.chat_id == key.chat_id,
+                InboxItem.thread_key == key.thread_key,
+                InboxItem.done_at.is_(None),
+                InboxItem.id < delivery.id,
+            )
+            .limit(1)
+        )
+        async with self._engine.connect() as conn:
+            return await conn.scalar(earlier) is None
 
     async def done(self, delivery_id: int) -> None:
         async with self._write() as conn:

@@ -1,0 +1,56 @@
+"""The inbox's hold on a chat across processes: arrival order and renewed leases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from storage.inbox import Delivery, Inbox
+from storage.store import ChatKey, Store
+from storage_helpers import ManualClock
+
+LEASE = timedelta(seconds=60)
+ONE, TWO = ChatKey("telegram", "1"), ChatKey("telegram", "2")
+
+
+def _put(delivery: Delivery | None) -> Delivery:
+    assert delivery is not None
+    return delivery
+
+
+async def test_a_later_update_of_a_chat_is_next_only_when_the_earlier_ones_are_done(
+    store: Store, clock: ManualClock
+) -> None:
+    inbox = Inbox(store.engine, clock=clock)
+    first = _put(await inbox.put(ONE, "m1", {}, LEASE))
+    second = _put(await inbox.put(ONE, "m2", {}, LEASE))
+    elsewhere = _put(await inbox.put(TWO, "m3", {}, LEASE))
+    assert await inbox.is_next(first)
+    assert not await inbox.is_next(second)
+    assert await inbox.is_next(elsewhere)  # other chats do not wait
+    await inbox.done(first.id)
+    assert await inbox.is_next(second)
+
+
+async def test_a_held_lease_is_renewed_before_it_runs_out(store: Store, clock: ManualClock) -> None:
+    inbox = Inbox(store.engine, clock=clock)
+    held = _put(await inbox.put(ONE, "m1", {}, LEASE))
+    assert await inbox.renew(held, LEASE) == held  # plenty left: no write
+    clock.advance(seconds=40)
+    renewed = await inbox.renew(held, LEASE)
+    assert renewed is not None and renewed.lease_until == clock.now + LEASE
+    clock.advance(seconds=40)  # past the first lease, within the renewed one
+    assert await inbox.take_expired(LEASE, ["telegram"]) == []
+
+
+async def test_a_lease_taken_over_by_another_process_is_lost(store: Store, clock: ManualClock, db_url: str) -> None:
+    mine = Inbox(store.engine, clock=clock)
+    other_store = await Store.open(db_url, clock=clock)
+    try:
+        held = _put(await mine.put(ONE, "m1", {}, LEASE))
+        clock.advance(seconds=61)  # this process stalled past its lease
+        [taken] = await Inbox(other_store.engine, clock=clock).take_expired(LEASE, ["telegram"])
+        assert taken.id == held.id and taken.attempts == 2
+        assert await mine.renew(held, LEASE) is None
+        assert await Inbox(other_store.engine, clock=clock).renew(taken, LEASE) == taken
+    finally:
+        await other_store.close()
