@@ -1,0 +1,230 @@
+"""The Telegram adapter against the fake Bot API on 127.0.0.1 (tests/adapters/telegram_fake.py).
+
+Figures, measured in one run:
+
+* **Turn overhead for /help**: from the moment an update is available to
+  ``getUpdates`` until the fake receives the ``sendMessage``, for a bare
+  python-telegram-bot echo bot (PTB's own Updater, one CommandHandler) and for Nik
+  (inbox, dispatcher, conversation core, rendering, pacing). Target: Nik ≤ 1.5× the
+  echo bot (median over sequential turns, one chat per turn so that the per-chat
+  pacing of 1 msg/s is not what is measured).
+* **100 chats × 5 messages** pushed at once through polling, with an instant
+  scripted LLM: all answered, each chat's answers in the order of its messages.
+  Telegram's own limits (30 messages/s overall, 1/s per chat) bound the wall time.
+* **RSS** of this process (which serves Nik; the fake API and LLM live in it too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+# This file is called telegram.py: import the library before the bench folder is on the path.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+from telegram import Update  # noqa: E402
+from telegram.ext import Application, CommandHandler, ContextTypes  # noqa: E402
+
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests" / "adapters"))
+
+from _common import emit, percentile  # noqa: E402
+from telegram_fake import TOKEN, FakeTelegram  # noqa: E402
+
+from adapters.serve import running  # noqa: E402
+from adapters.telegram import TelegramPlatform  # noqa: E402
+from bot.commands import HELP  # noqa: E402
+from bot.composition import Nik  # noqa: E402
+from bot.config import Settings  # noqa: E402
+
+TARGET_RATIO = 1.5
+GAP = 0.05  # seconds between sequential turns: stays under 30 messages/s overall
+
+
+async def _instant(request: web.Request) -> web.StreamResponse:
+    """An OpenAI-compatible answer at once, echoing the question (to check the order)."""
+    body = await request.json()
+    question = next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
+    if isinstance(question, list):
+        question = " ".join(p.get("text", "") for p in question if isinstance(p, dict))
+    message = {"role": "assistant", "content": f"Antwort auf: {question}"}
+    if body.get("stream"):  # private chats stream
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        base = {"id": "s", "object": "chat.completion.chunk", "created": int(time.time()), "model": "instant"}
+        for delta, finish in ((message, None), ({}, "stop")):
+            chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+    return web.json_response(
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": "instant",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
+    )
+
+
+async def _turns(api: FakeTelegram, count: int, first_chat: int) -> list[float]:
+    """Sequential /help turns, one new chat each: ms from push to the fake receiving the answer."""
+    times = []
+    for n in range(count):
+        chat = first_chat + n
+        api.push(api.message(chat, text="/help", user_id=chat))
+        pushed = time.monotonic()
+        await api.wait_for(lambda chat=chat: bool(api.of("sendMessage", chat)), timeout=30)
+        answered = next(c.at for c in api.calls if c.method == "sendMessage" and c.params.get("chat_id") == chat)
+        times.append((answered - pushed) * 1000)
+        await asyncio.sleep(GAP)
+    return times
+
+
+async def _echo_bot(api: FakeTelegram, count: int) -> list[float]:
+    async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        await update.effective_message.reply_text(HELP)
+
+    app = Application.builder().token(TOKEN).base_url(f"{api.root}/bot").base_file_url(f"{api.root}/file/bot").build()
+    app.add_handler(CommandHandler("help", help_command))
+    async with app:
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0.0, timeout=25)
+        await app.start()
+        await _turns(api, 3, 900_000)  # warm-up
+        times = await _turns(api, count, 1_000_000)
+        await app.updater.stop()
+        await app.stop()
+    return times
+
+
+async def measure(turns: int, chats: int, per_chat: int) -> dict[str, Any]:
+    llm = web.AppRunner(web.Application())
+    llm.app.router.add_post("/v1/chat/completions", _instant)
+    await llm.setup()
+    await web.TCPSite(llm, "127.0.0.1", 0).start()
+    llm_port = llm.addresses[0][1]
+    async with FakeTelegram() as api:
+        echo = await _echo_bot(api, turns)
+        with tempfile.TemporaryDirectory() as data:
+            settings = Settings.model_validate(
+                {
+                    "NIK_DATA_DIR": data,
+                    "TELEGRAM_BOT_TOKEN": TOKEN,
+                    "TELEGRAM_API_BASE_URL": api.root,
+                    "NIK_HOST": "127.0.0.1",
+                    "NIK_PORT": 0,
+                    "OPENAI_API_KEY": "bench",
+                    "OPENAI_BASE_URL": f"http://127.0.0.1:{llm_port}/v1",
+                    "NIK_LLM_MODEL": "instant",
+                }
+            )
+
+            def platform(nik: Nik) -> TelegramPlatform:
+                return TelegramPlatform(nik, poll_timeout=25.0)
+
+            async with running(settings, factories=[platform]):
+                await _turns(api, 3, 1_900_000)  # warm-up
+                nik = await _turns(api, turns, 2_000_000)
+                started = time.monotonic()
+                for m in range(per_chat):
+                    for c in range(chats):
+                        api.push(api.message(3_000_000 + c, text=f"Frage {m}", user_id=5_000 + c))
+                expected = chats * per_chat
+                first = 3_000_000
+                await api.wait_for(
+                    lambda: (
+                        sum(1 for c in api.calls if c.method == "sendMessage" and c.params["chat_id"] >= first)
+                        >= expected
+                    ),
+                    timeout=300,
+                )
+                wall = time.monotonic() - started
+    await llm.cleanup()
+    answers: dict[int, list[str]] = {}
+    for call in api.calls:
+        if call.method == "sendMessage" and call.params["chat_id"] >= 3_000_000:
+            answers.setdefault(call.params["chat_id"], []).append(call.params["text"])
+    in_order = all(_numbers(texts) == list(range(per_chat)) for texts in answers.values())
+    sample = next(iter(answers.values()), [])
+    ratio = statistics.median(nik) / statistics.median(echo)
+    return {
+        "help_turn_ms": {
+            "echo_bot": {"p50": round(statistics.median(echo), 2), "p95": round(percentile(echo, 95), 2)},
+            "nik": {"p50": round(statistics.median(nik), 2), "p95": round(percentile(nik, 95), 2)},
+            "n": turns,
+        },
+        "ratio": round(ratio, 2),
+        "target_ratio": TARGET_RATIO,
+        "target_met": ratio <= TARGET_RATIO,
+        "load": {
+            "chats": chats,
+            "messages_per_chat": per_chat,
+            "answered": sum(len(t) for t in answers.values()),
+            "in_order": in_order and len(answers) == chats,
+            "wall_s": round(wall, 1),
+            "messages_per_s": round(chats * per_chat / wall, 1),
+        },
+        "rss_mb": _rss_mb(),
+        "sample_chat": sample,
+    }
+
+
+def _numbers(texts: list[str]) -> list[int]:
+    """The question numbers the answers echo, in the order they were sent."""
+    return [int(found.group(1)) for t in texts if (found := re.search(r"Frage (\d+)", t))]
+
+
+def _rss_mb() -> dict[str, float]:
+    found = {}
+    with open(f"/proc/{os.getpid()}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                found[line.split(":")[0]] = round(int(line.split()[1]) / 1024, 1)
+    return {"now": found.get("VmRSS", float("nan")), "peak": found.get("VmHWM", float("nan"))}
+
+
+def print_human(result: dict[str, Any]) -> None:
+    turn, load = result["help_turn_ms"], result["load"]
+    verdict = "met" if result["target_met"] else "NOT met"
+    print(
+        f"/help turn: echo bot p50 {turn['echo_bot']['p50']} ms (p95 {turn['echo_bot']['p95']}), "
+        f"Nik p50 {turn['nik']['p50']} ms (p95 {turn['nik']['p95']}) over {turn['n']} turns each"
+    )
+    print(f"ratio Nik / echo bot: {result['ratio']}× (target ≤ {result['target_ratio']}×: {verdict})")
+    print(
+        f"{load['chats']} chats × {load['messages_per_chat']} messages by polling: {load['answered']} answered "
+        f"in {load['wall_s']} s ({load['messages_per_s']}/s; Telegram's limit is 30/s), "
+        f"per-chat order {'kept' if load['in_order'] else 'BROKEN'}"
+    )
+    print(f"RSS: {result['rss_mb']['now']} MB now, {result['rss_mb']['peak']} MB peak")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--turns", type=int, default=40)
+    parser.add_argument("--chats", type=int, default=100)
+    parser.add_argument("--per-chat", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    return emit(asyncio.run(measure(args.turns, args.chats, args.per_chat)), args.json, print_human)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
