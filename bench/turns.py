@@ -79,6 +79,7 @@ async def measure(turns: int, chats: int) -> dict[str, Any]:
                 "OPENAI_API_KEY": "bench",
                 "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
                 "NIK_LLM_MODEL": "instant",
+                "NIK_RATE_LIMIT": "0",  # one user asks many times in a row
             }
         )
         settings = load_settings()
