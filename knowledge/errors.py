@@ -8,7 +8,8 @@
     ├── EmbedderMismatch           the index was built by another embedding model
     ├── EmbedderUnavailable        the configured embedder's package is not installed
     ├── IndexBusy                  another indexing run holds the lock
-    └── CatalogInvalid             the optional catalog file cannot be read
+    ├── CatalogInvalid             the optional catalog file cannot be read
+    └── OcrUnavailable             the OCR engine or its bundled models are missing
 
 Everything else is a bug and is caught only at the two outer boundaries.
 """
@@ -49,4 +50,8 @@ class IndexBusy(KnowledgeError):
 
 
 class CatalogInvalid(KnowledgeError):
+    pass
+
+
+class OcrUnavailable(KnowledgeError):
     pass

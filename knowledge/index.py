@@ -215,4 +215,5 @@ def _document_from_json(data: dict[str, Any]) -> IndexedDocument:
     fingerprint = str(data.pop("fingerprint", ""))
     data["products"] = tuple(data.get("products", ()))
     data["pages_without_text"] = tuple(data.get("pages_without_text", ()))
+    data["ocr_pages"] = tuple(data.get("ocr_pages", ()))
     return IndexedDocument(DocumentInfo(**data), source, fingerprint)

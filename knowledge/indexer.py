@@ -30,6 +30,7 @@ from knowledge.errors import DocumentUnreadable, ManualsNotFound
 from knowledge.index import IndexedDocument, IndexState
 from knowledge.ingest import SUPPORTED_SUFFIXES, ParsedDocument, file_sha256, parse_document
 from knowledge.models import IndexProgress, IndexReport
+from knowledge.ocr import Ocr
 from knowledge.text import index_terms
 
 Progress = Callable[[IndexProgress], None]
@@ -70,10 +71,11 @@ def collect(paths: Iterable[Path]) -> list[SourceFile]:
 
 
 class Indexer:
-    def __init__(self, uri: str, data_dir: Path, embedder: Embedder) -> None:
+    def __init__(self, uri: str, data_dir: Path, embedder: Embedder, ocr: Ocr | None = None) -> None:
         self._uri = uri
         self._data_dir = data_dir
         self._embedder = embedder
+        self._ocr = ocr
 
     def run(self, paths: Iterable[Path], progress: Progress | None = None, rebuild: bool = False) -> IndexReport:
         started = time.monotonic()
@@ -86,7 +88,13 @@ class Indexer:
             catalogs = {root: load_catalog(root) for root in {s.root for s in sources}}
             previous = state.by_file() if state is not None and not rebuild else {}
             prints = {s.name: _fingerprint(s, catalogs[s.root].get(s.name)) for s in sources}
-            todo = [s for s in sources if s.name not in previous or previous[s.name].fingerprint != prints[s.name]]
+            todo = [
+                s
+                for s in sources
+                if s.name not in previous
+                or previous[s.name].fingerprint != prints[s.name]
+                or self._ocr_missed(previous[s.name])
+            ]
             kept = [s for s in sources if s not in todo]
             moved = [s for s in kept if previous[s.name].source != str(s.path)]
             removed = tuple(sorted(set(state.by_file() if state else ()) - set(prints)))
@@ -96,7 +104,10 @@ class Indexer:
             for source in todo:
                 try:
                     parsed.append(
-                        (source, parse_document(source.path, source.name, catalogs[source.root].get(source.name)))
+                        (
+                            source,
+                            parse_document(source.path, source.name, catalogs[source.root].get(source.name), self._ocr),
+                        )
                     )
                 except DocumentUnreadable as err:
                     skipped.append((source.name, str(err)))
@@ -152,6 +163,12 @@ class Indexer:
             changed = tuple(s.name for s, _ in parsed if s.name in before)
             report = self._report(db, new_state, added, changed, removed, seconds)
             return replace(report, skipped=tuple(skipped))
+
+    def _ocr_missed(self, indexed: IndexedDocument) -> bool:
+        """Scanned pages that this OCR engine has not read yet: re-parse (no new vectors for
+        unchanged text). Documents without such pages never need it."""
+        info = indexed.info
+        return self._ocr is not None and bool(info.pages_without_text) and info.ocr != self._ocr.name
 
     def _copy(self, db: lancedb.DBConnection, state: IndexState, files: set[str], chunks: Table, pages: Table) -> None:
         """Carry rows of unchanged files from the current version into the new one."""

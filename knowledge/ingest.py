@@ -5,6 +5,9 @@ comes from ``layout`` so table rows stay whole lines. Markdown and plain text ar
 read as they are, a form feed starting a new page. Each chunk knows its file,
 page (1-based), section heading and language; the document knows its title,
 manufacturer and products (see ``catalog``).
+
+A PDF page without a text layer (a scan) is rendered and read by the ``Ocr`` given
+to ``parse_document``; without one it stays empty and is reported.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from knowledge.catalog import CatalogEntry, detect_manufacturer, model_names
 from knowledge.errors import DocumentUnreadable
 from knowledge.layout import Line, page_lines
 from knowledge.models import Chunk, DocumentInfo, Page
+from knowledge.ocr import Ocr, text_lines
 from knowledge.text import detect_language
 
 SUPPORTED_SUFFIXES = frozenset({".pdf", ".md", ".markdown", ".txt"})
 CHUNK_CHARS = 900  # a chunk ends at the first line boundary after this many characters
 OVERLAP_CHARS = 160  # trailing lines carried into the next chunk of the same page
+OCR_LONG_SIDE = 2000  # pixels a scanned page is rendered at for OCR (the detector's own limit)
 
 _HEADING = re.compile(r"^(\d{1,2}(\.\d{1,2}){0,3}\.?|[A-Z]\.|Kapitel \d+|Chapter \d+)\s+\S.{1,70}$")
 _GENERIC_TITLE = re.compile(
@@ -51,10 +56,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def parse_document(path: Path, name: str, entry: CatalogEntry | None = None) -> ParsedDocument:
-    """Read one manual. ``name`` is its file name relative to the manuals folder."""
+def parse_document(path: Path, name: str, entry: CatalogEntry | None = None, ocr: Ocr | None = None) -> ParsedDocument:
+    """Read one manual. ``name`` is its file name relative to the manuals folder;
+    ``ocr`` reads the PDF's pages that have no text layer."""
+    read_by_ocr: list[int] = []
     if path.suffix.lower() == ".pdf":
-        pages, sized, meta_title = _read_pdf(path)
+        pages, sized, meta_title = _read_pdf(path, ocr, read_by_ocr)
     else:
         pages, sized, meta_title = _read_text(path)
     entry = entry or CatalogEntry(file=name)
@@ -73,6 +80,8 @@ def parse_document(path: Path, name: str, entry: CatalogEntry | None = None) -> 
         products=products,
         sha256=file_sha256(path),
         pages_without_text=tuple(p.number for p in pages if not p.lines),
+        ocr_pages=tuple(read_by_ocr),
+        ocr=ocr.name if ocr is not None else "",
     )
     stem = Path(name).stem.replace("_", " ")
     models = _frequent_models(sample)
@@ -147,7 +156,7 @@ def _is_heading(line: str) -> bool:
     return "|" not in line and bool(_HEADING.match(line.strip())) and not line.rstrip().endswith(".")
 
 
-def _read_pdf(path: Path) -> tuple[list[Page], list[list[Line]], str]:
+def _read_pdf(path: Path, ocr: Ocr | None, read_by_ocr: list[int]) -> tuple[list[Page], list[list[Line]], str]:
     try:
         document = pdfium.PdfDocument(path)
     except pdfium.PdfiumError as err:
@@ -159,6 +168,10 @@ def _read_pdf(path: Path) -> tuple[list[Page], list[list[Line]], str]:
         for number, page in enumerate(document, start=1):
             try:
                 lines = page_lines(page)
+                if not lines and ocr is not None:
+                    lines = _ocr_lines(page, ocr)
+                    if lines:
+                        read_by_ocr.append(number)
             finally:
                 page.close()
             sized.append(lines)
@@ -171,6 +184,16 @@ def _read_pdf(path: Path) -> tuple[list[Page], list[list[Line]], str]:
     if not pages:
         raise DocumentUnreadable(f"{path.name}: the PDF has no pages")
     return pages, sized, meta_title
+
+
+def _ocr_lines(page: pdfium.PdfPage, ocr: Ocr) -> list[Line]:
+    """A scanned page's text lines, rendered and read by ``ocr``; sizes in points."""
+    width, height = page.get_size()
+    scale = OCR_LONG_SIDE / max(width, height, 1.0)
+    image = page.render(scale=scale, grayscale=True).to_pil()
+    boxes = ocr.read(image)
+    height_of = {box.text: box.height / scale for box in boxes}
+    return [Line(text, height_of.get(text, 10.0)) for text in text_lines(boxes)]
 
 
 def _read_text(path: Path) -> tuple[list[Page], list[list[Line]], str]:

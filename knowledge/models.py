@@ -28,7 +28,9 @@ class DocumentInfo:
     products: tuple[str, ...] = ()
     sha256: str = ""
     indexed_at: str = ""  # ISO 8601, UTC
-    pages_without_text: tuple[int, ...] = ()
+    pages_without_text: tuple[int, ...] = ()  # no text, even after OCR
+    ocr_pages: tuple[int, ...] = ()  # pages whose text was read by OCR (scans)
+    ocr: str = ""  # the OCR engine that read pages without a text layer ("": none was available)
 
 
 @dataclass(frozen=True, slots=True)

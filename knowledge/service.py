@@ -25,6 +25,7 @@ from knowledge.errors import DocumentNotFound
 from knowledge.index import IndexState
 from knowledge.indexer import Indexer, Progress
 from knowledge.models import DocumentInfo, IndexReport, Page, SearchResult
+from knowledge.ocr import Ocr
 from knowledge.retriever import Mode, Reranker, Retriever
 
 RENDER_LONG_SIDE = 1600  # pixels: sharp on a phone, small enough for a chat photo
@@ -46,8 +47,10 @@ class KnowledgeBase:
         embedder: Embedder,
         reranker: Reranker | None = None,
         refresh_seconds: float = 2.0,
+        ocr: Ocr | None = None,
     ) -> None:
         self._uri = uri
+        self._ocr = ocr
         self._data_dir = data_dir
         self._embedder = embedder
         self._retriever = Retriever(embedder, reranker)
@@ -60,8 +63,13 @@ class KnowledgeBase:
     def embedder(self) -> Embedder:
         return self._embedder
 
+    @property
+    def ocr(self) -> Ocr | None:
+        """What reads scanned pages while indexing (None: they stay unsearchable)."""
+        return self._ocr
+
     def index(self, paths: Iterable[Path], progress: Progress | None = None, rebuild: bool = False) -> IndexReport:
-        report = Indexer(self._uri, self._data_dir, self._embedder).run(paths, progress, rebuild)
+        report = Indexer(self._uri, self._data_dir, self._embedder, self._ocr).run(paths, progress, rebuild)
         self._snapshot = None  # this process sees its own build at once
         return report
 
