@@ -224,10 +224,17 @@ async def _chat_loop(settings: Settings, kb: KnowledgeBase, out: Console) -> int
                 continue
             if text.split()[0] in ("/exit", "/quit"):
                 break
+            images: tuple[ImageInput, ...] = ()
             if text.split()[0] == "/photo":
-                out.print("Fotos kommen mit dem Foto-Update.")
-                continue
-            async for reply in nik.conversation.handle(_console_message(CONSOLE_CHAT, CONSOLE_USER, text)):
+                _, _, rest = text.partition(" ")
+                path_text, _, text = rest.strip().partition(" ")
+                path = Path(path_text).expanduser()
+                if not path_text or not path.is_file():
+                    out.print("Aufruf: /photo PFAD [Bildunterschrift] – die Datei gibt es nicht.", highlight=False)
+                    continue
+                images = (_image_input(path),)
+            message = _console_message(CONSOLE_CHAT, CONSOLE_USER, text, images)
+            async for reply in nik.conversation.handle(message):
                 _render(out, reply, settings)
     return 0
 
@@ -255,6 +262,11 @@ def _save_page(page: PageImage, settings: Settings) -> Path:
     return path
 
 
+def _image_input(path: Path) -> ImageInput:
+    """A photo file as an adapter would deliver it (the photo pipeline checks the bytes)."""
+    return ImageInput(path.read_bytes(), IMAGE_TYPES.get(path.suffix.lower(), "application/octet-stream"))
+
+
 def _console_message(chat: str, user: str, text: str, images: tuple[ImageInput, ...] = ()) -> IncomingMessage:
     return IncomingMessage("console", chat, user, user, uuid.uuid4().hex, text, images)
 
@@ -265,7 +277,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         path = Path(args.image)
         if not path.is_file():
             raise ConfigError(f"Kein Bild unter {path}")
-        images = (ImageInput(path.read_bytes(), IMAGE_TYPES.get(path.suffix.lower(), "application/octet-stream")),)
+        images = (_image_input(path),)
     message = _console_message(args.chat, args.user, args.text, images)
     replies = asyncio.run(_one_turn(settings, message))
     if args.json:

@@ -9,6 +9,7 @@ again on the way out; the CLI (and later the web process) runs inside it::
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,7 +25,10 @@ from bot.dispatcher import Dispatcher
 from bot.engine import Engine, OfflineEngine
 from bot.gate import Gate
 from bot.llm import LlmClient
+from bot.photos import PhotoIntake, PhotoStore
+from bot.vision import PhotoReader
 from knowledge.embedder import make_embedder
+from knowledge.ocr import RapidOcr
 from knowledge.rerank import CohereReranker
 from knowledge.service import KnowledgeBase
 from storage.db import database_url
@@ -45,7 +49,7 @@ class Nik:
 
 
 def build_knowledge(settings: Settings) -> KnowledgeBase:
-    """Wire the knowledge base from settings (embedder, optional reranker)."""
+    """Wire the knowledge base from settings (embedder, optional reranker, OCR for scanned pages)."""
     api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     embedder = make_embedder(settings.embedder, api_key, settings.openai_base_url)
     reranker = None
@@ -53,7 +57,7 @@ def build_knowledge(settings: Settings) -> KnowledgeBase:
         reranker = CohereReranker(
             settings.cohere_api_key.get_secret_value(), settings.rerank_model, settings.cohere_base_url
         )
-    return KnowledgeBase(settings.index_uri, settings.data_dir, embedder, reranker)
+    return KnowledgeBase(settings.index_uri, settings.data_dir, embedder, reranker, ocr=RapidOcr())
 
 
 def build_llm(settings: Settings) -> LlmClient | None:
@@ -64,11 +68,20 @@ def build_llm(settings: Settings) -> LlmClient | None:
     return LlmClient(key, settings.openai_base_url)
 
 
-def build_engine(settings: Settings, knowledge: KnowledgeBase, llm: LlmClient | None) -> Engine:
-    """The LLM agent when one is configured, else the offline extractive answerer."""
+def build_engine(
+    settings: Settings, knowledge: KnowledgeBase, llm: LlmClient | None, reader: PhotoReader | None = None
+) -> Engine:
+    """The LLM agent when one is configured, else the offline extractive answerer;
+    both read photos with ``reader``."""
     if llm is not None:
-        return LlmAgent(knowledge, llm, settings.llm_model)
-    return OfflineEngine(OfflineAnswerer(knowledge))
+        return LlmAgent(knowledge, llm, settings.llm_model, reader=reader)
+    return OfflineEngine(OfflineAnswerer(knowledge), reader)
+
+
+def build_photos(settings: Settings) -> PhotoIntake:
+    """Photo safety checks and the per-chat photo folder under ``NIK_DATA_DIR``."""
+    store = PhotoStore(settings.data_dir / "photos", settings.photo_retention_days)
+    return PhotoIntake(store, settings.max_image_bytes)
 
 
 def llm_label(settings: Settings) -> str:
@@ -83,6 +96,10 @@ async def _forget_old_claims(store: Store) -> None:
     await Inbox(store.engine).prune(before)
 
 
+async def _prune_photos(photos: PhotoStore) -> None:
+    await asyncio.to_thread(photos.prune)
+
+
 @asynccontextmanager
 async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -> AsyncIterator[Nik]:
     """Open the store and wire everything; the store is closed on exit."""
@@ -90,7 +107,9 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
     store = await Store.open(database_url(settings.data_dir, settings.database_url))
     llm = build_llm(settings)
     try:
-        engine = build_engine(settings, kb, llm)
+        photos = build_photos(settings)
+        reader = PhotoReader(kb.ocr or RapidOcr(), settings.max_image_bytes)  # one OCR engine for both
+        engine = build_engine(settings, kb, llm, reader)
         commands = Commands(
             knowledge=kb,
             store=store,
@@ -105,11 +124,12 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
             window=settings.history_window,
             pause_hours=settings.pause_hours,
             gate=Gate.from_settings(settings),
+            photos=photos,
         )
         dispatcher = Dispatcher(
             Inbox(store.engine),
             lease=timedelta(seconds=settings.turn_lease_seconds),
-            chores=(partial(_forget_old_claims, store),),
+            chores=(partial(_forget_old_claims, store), partial(_prune_photos, photos.store)),
         )
         yield Nik(settings, kb, store, engine, conversation, dispatcher)
     finally:

@@ -20,6 +20,9 @@ Adapters only report facts (``IncomingMessage``); this module decides policy:
   ``window`` messages and the rolling summary of older ones.
 * **Streaming**: in a private chat the engine's partial answer text is yielded as
   ``Partial`` replies while it works, then the final reply; groups get only the final one.
+* **Photos**: a message's images are sanitized and stored (``PhotoIntake``) before
+  anything else happens; a refused image gets a short German note and the message
+  is not stored. The engine sees only stripped JPEGs; the history refers to them.
 * **Failures**: expected errors become a short German message; anything else is
   caught once, at the turn boundary, logged with the chat key, and apologised for.
 """
@@ -36,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.commands import Command, Commands, parse_command
 from bot.engine import Engine, EngineResult, HistoryItem, Turn
-from bot.errors import EXPECTED
+from bot.errors import EXPECTED, PhotoRejected
 from bot.gate import Gate
 from bot.messages import (
     FEEDBACK_PREFIX,
@@ -49,6 +52,7 @@ from bot.messages import (
     parse_feedback,
     parse_option,
 )
+from bot.photos import PhotoIntake
 from knowledge.errors import IndexMissing
 from storage.store import ChatKey, Pause, Store, StoredMessage, utc_now
 from storage.store import Citation as StoredCitation
@@ -57,7 +61,8 @@ log = logging.getLogger(__name__)
 
 APOLOGY = "Entschuldigung, da ist etwas schiefgelaufen. Bitte versuchen Sie es noch einmal."
 EXPIRED = "Meine Rückfrage von vorhin ist abgelaufen – ich beantworte Ihre Nachricht als neue Frage."
-NO_TEXT = "Bitte schreiben Sie Ihre Frage als Text. Fotos kann ich bald auch auswerten."
+NO_TEXT = "Bitte schreiben Sie Ihre Frage als Text oder schicken Sie ein Foto vom Display."
+PHOTO_ONLY = "[Foto]"  # the stored text of a photo without a caption
 THANKS = "Danke für Ihr Feedback!"
 STALE_BUTTON = "Diese Auswahl ist nicht mehr offen (oder gilt einem anderen Teammitglied). Fragen Sie gern neu."
 _POSITION = re.compile(r"[1-9][0-9]{0,17}")  # a stored message's position (fits a BIGINT)
@@ -88,8 +93,10 @@ class Conversation:
         bot_username: str | None = None,
         gate: Gate | None = None,
         clock: Callable[[], datetime] = utc_now,
+        photos: PhotoIntake | None = None,
     ) -> None:
         self._store = store
+        self._photos = photos
         self._engine = engine
         self._commands = commands
         self._gate = gate
@@ -174,6 +181,15 @@ class Conversation:
         if not text and not message.images:
             yield Answer(NO_TEXT, kind="info")
             return
+        images = message.images
+        image_refs: tuple[str, ...] = ()
+        if images and self._photos is not None:
+            try:
+                intake = await asyncio.to_thread(self._photos.take, key, message.message_id, images)
+            except PhotoRejected as rejected:
+                yield Answer(str(rejected), kind="refused")  # nothing stored
+                return
+            images, image_refs = intake.images, intake.refs
         yield Typing()
         pause = await self._store.pause(key, now=_EPOCH)
         now = self._clock()
@@ -188,14 +204,15 @@ class Conversation:
         await self._store.append_message(
             key,
             "user",
-            text,
+            text or PHOTO_ONLY,
             user_id=message.user_id,
+            image_refs=image_refs,
             user_name=message.user_name,
             platform_message_id=message.message_id,
         )
         turn = Turn(
             question=text,
-            images=message.images,
+            images=images,
             history=tuple(_history_item(m) for m in window if m.role in ("user", "assistant")),
             summary=summary.text if summary else None,
         )

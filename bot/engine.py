@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from bot.answerer import OfflineAnswerer
 from bot.messages import Answer, Clarification, ImageInput
+from bot.vision import PhotoReader, Reading
+from knowledge.text import content_words, error_codes
+
+TYPE_THE_CODE = (
+    "Auf dem Foto kann ich keinen Fehlercode sicher lesen. Bitte tippen Sie den Code ab, "
+    "so wie er im Display steht (z. B. „E013“ oder „Error 408“)."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,19 +61,46 @@ class Engine(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class OfflineEngine:
-    """No LLM: the deterministic, extractive answerer; history is not needed (nor streaming)."""
+    """No LLM: the deterministic, extractive answerer; history is not needed (nor streaming).
+
+    A photo is read (``reader``) into a search for its error code, brand and model plus
+    the caption. No code on the photo or in the caption: the technician is asked to
+    type it (a clarification), nothing is guessed."""
 
     answerer: OfflineAnswerer
+    reader: PhotoReader | None = None
 
     async def answer(self, turn: Turn) -> EngineResult:
+        if turn.images and self.reader is not None:
+            reading = await asyncio.to_thread(self.reader.read, turn.images)
+            return await self._photo(turn.question, reading)
         if turn.resume is not None and turn.resume.get("kind") == "device":
             question = str(turn.resume["question"])
             product = (turn.reply_to_pause or "").strip() or None
             reply = await asyncio.to_thread(self.answerer.answer, question, product)
+        elif turn.resume is not None and turn.resume.get("kind") == "code":
+            typed = (turn.reply_to_pause or turn.question).strip()
+            return await self._ask(f"{typed} {turn.resume.get('device', '')}".strip())
         else:
             reply = await asyncio.to_thread(self.answerer.answer, turn.question)
         if isinstance(reply, Clarification):
             return EngineResult(reply, {"kind": "device", "question": turn.question})
+        return EngineResult(reply)
+
+    async def _photo(self, caption: str, reading: Reading) -> EngineResult:
+        if not reading.has_code and not error_codes(caption) and len(content_words(caption)) < 2:
+            device = " ".join([*reading.brands, *reading.models])
+            return EngineResult(Clarification(TYPE_THE_CODE), {"kind": "code", "device": device})
+        result = await self._ask(reading.query(caption))
+        reply = result.reply
+        if isinstance(reply, Answer) and reply.kind == "answer":
+            return replace(result, reply=replace(reply, text=f"{reading.summary()}\n\n{reply.text}"))
+        return result
+
+    async def _ask(self, question: str) -> EngineResult:
+        reply = await asyncio.to_thread(self.answerer.answer, question)
+        if isinstance(reply, Clarification):
+            return EngineResult(reply, {"kind": "device", "question": question})
         return EngineResult(reply)
 
     async def summarize(self, summary: str | None, dropped: tuple[HistoryItem, ...]) -> str | None:

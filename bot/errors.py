@@ -3,6 +3,7 @@
     NikError                       base; ``str(err)`` is fit for the person who caused it
     ├── ConfigError                an environment variable is missing or invalid
     ├── LlmUnavailable             the language model failed or ran out of the turn's time
+    ├── PhotoRejected              a photo is not a safe, readable image (the text says why, in German)
     └── knowledge.errors.KnowledgeError (re-exported: manuals, index, documents)
 
 Anything else is a bug, caught only at the turn boundary and the framework's error hook.
@@ -23,6 +24,11 @@ class ConfigError(NikError):
 
 class LlmUnavailable(NikError):
     """The model could not be reached in time (after our bounded retries), or refused the request."""
+
+
+class PhotoRejected(NikError):
+    """An image was refused before anything was stored: too big, not an image, a
+    decompression bomb, truncated, or a format we cannot open (HEIC)."""
 
 
 EXPECTED: tuple[type[Exception], ...] = (NikError, KnowledgeError)

@@ -57,6 +57,8 @@ _TABLE_CODE = re.compile(r"^\s*0*(\d{1,4})\s*(?:=|\|)\s*[^\W\d_]", re.MULTILINE)
 _TRAILING_CODE = re.compile(r"^[^|\d\n]{3,60} \| 0*(\d{1,4})\s*$", re.MULTILINE)
 _HYPHENATED = re.compile(r"\b([^\W\d_]{2,})-([^\W\d_]{2,})\b")
 BEFORE = 1  # lines quoted above the best one
+FIRST_SPAN = 4  # the best line's block: the line before it, itself and the lines after
+OTHER_SPAN = 0.4  # another line this close to the best line's score is quoted too
 _RUNS = re.compile(r"[^\W\d_]+|\d+")
 _TRANSCRIBED_UMLAUT = re.compile(r"(?<![aeiou])([aou])e")
 
@@ -208,12 +210,16 @@ def line_scores(lines: list[str], query: str) -> list[float]:
 
 
 def best_lines(text: str, query: str, limit: int = 4, scores: list[float] | None = None) -> list[str]:
-    """The line of a passage that answers most of the query, with its neighbours.
+    """The line of a passage that answers most of the query, with its neighbours, and
+    further well-scoring lines elsewhere on the page while ``limit`` allows.
 
     ``scores`` (one per line) default to ``line_scores``; callers may blend in other
     evidence. Table cells wrap over several lines ("Error: 302" above "Keine
     AC-Verbindung"), so the best line comes with the line before and the lines
-    after it, in page order; neighbouring rows of another error code are left out."""
+    after it (``FIRST_SPAN`` in all); then each line scoring at least ``OTHER_SPAN``
+    of the best one adds itself and the line after it — the heading that matched the
+    question and the sentence that answers it are often a few lines apart. Lines are
+    returned in page order; neighbouring rows of another error code are left out."""
     lines = text.splitlines()
     scores = scores if scores is not None else line_scores(lines, query)
     best_at = max(range(len(lines)), key=lambda i: scores[i], default=-1)
@@ -221,8 +227,15 @@ def best_lines(text: str, query: str, limit: int = 4, scores: list[float] | None
         return []
     codes = tuple(dict.fromkeys(error_codes(query)))
     start = max(best_at - BEFORE, 0)
-    window = [(i, lines[i]) for i in range(start, min(start + limit, len(lines))) if lines[i].strip()]
-    return [line for i, line in window if i == best_at or not _other_code_row(line, codes)]
+    chosen = set(range(start, min(start + min(FIRST_SPAN, limit), len(lines))))
+    for i in sorted(range(len(lines)), key=lambda i: -scores[i]):
+        if len(chosen) >= limit or scores[i] < OTHER_SPAN * scores[best_at]:
+            break
+        if i not in chosen:
+            chosen |= {i, i + 1} if len(chosen) + 2 <= limit and i + 1 < len(lines) else {i}
+    return [
+        lines[i] for i in sorted(chosen) if lines[i].strip() and (i == best_at or not _other_code_row(lines[i], codes))
+    ]
 
 
 def _other_code_row(line: str, asked: tuple[str, ...]) -> bool:

@@ -14,6 +14,7 @@ import pytest
 
 from helpers import APP_ENV, open_kb
 from knowledge.embedder import E5Embedder
+from photo_maker import LEVELS, display_photo
 
 NEW_ENV = ("NIK_ADMINS", "DATABASE_URL", "NIK_HISTORY_WINDOW", "NIK_PAUSE_HOURS")
 
@@ -90,7 +91,20 @@ def test_chat_indexes_on_first_run_and_ends_at_eof(seeded_cache: Path, tmp_path:
     run = nik(tmp_path, seeded_cache, "chat", stdin="/photo bild.jpg\n", NIK_MANUALS_DIR=str(sample_dir))
     assert run.returncode == 0, run.stderr
     assert "1 Handbücher, 10 Seiten indexiert" in run.stdout
-    assert "Foto-Update" in run.stdout
+    assert "/photo PFAD" in run.stdout  # no such file: the usage, and the chat goes on
+
+
+def test_photos_from_the_terminal_go_through_the_photo_pipeline(kb_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "display.jpg").write_bytes(display_photo(["E013", "Fehlerstrom"], LEVELS["easy"]))
+    (tmp_path / "notiz.jpg").write_text("kein Bild", encoding="utf-8")
+    asked = ask_json(tmp_path, kb_dir, "", "--image", "display.jpg")
+    assert asked["kind"] == "answer" and "Auf dem Foto erkannt: E013" in asked["text"]
+    assert asked["citations"][0]["page"] == 8
+    refused = ask_json(tmp_path, kb_dir, "Was ist das?", "--image", "notiz.jpg")
+    assert refused["kind"] == "refused" and "JPEG" in refused["text"]
+    run = nik(tmp_path, kb_dir, "chat", stdin="/photo display.jpg was tun?\n/exit\n")
+    assert run.returncode == 0, run.stderr
+    assert "Auf dem Foto erkannt: E013" in run.stdout and "Fehlerstrom zu hoch" in run.stdout
 
 
 def test_an_invalid_admin_list_is_refused_with_its_name(kb_dir: Path, tmp_path: Path) -> None:

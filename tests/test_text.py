@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge.text import detect_language, error_codes, fold, index_terms, query_groups, query_terms
+from knowledge.text import best_lines, detect_language, error_codes, fold, index_terms, query_groups, query_terms
 
 
 @pytest.mark.parametrize(
@@ -119,3 +119,35 @@ def test_detect_language(text: str, language: str) -> None:
 def test_detect_language_without_text() -> None:
     assert detect_language("") == ""
     assert detect_language("4711 0815") == "en"  # words but no markers: the default
+
+
+STORAGE_PAGE = """3.4 Lagerung des Wechselrichters
+Wenn Sie den Wechselrichter lagern möchten, wählen Sie einen geeigneten Ort.
+Das Gerät muss in der Originalverpackung aufbewahrt werden.
+Trockenmittel muss in der Verpackung belassen werden.
+Stapeln Sie nicht mehr als vier Kartons.
+Schützen Sie die Kartons vor Nässe und direkter Sonne.
+Prüfen Sie die Verpackung vor dem Einlagern auf Schäden.
+Halten Sie Zugangswege zum Lager frei.
+Die Lagertemperatur sollte immer zwischen -25 °C und +60 °C liegen.
+Die relative Luftfeuchtigkeit darf 95 % nicht übersteigen.
+3.5 Transport
+Tragen Sie den Wechselrichter zu zweit."""
+
+
+def test_best_lines_quotes_the_block_and_a_distant_answering_line_in_page_order() -> None:
+    lines = best_lines(STORAGE_PAGE, "In welchem Temperaturbereich darf ich den Wechselrichter lagern?", limit=6)
+    assert "Die Lagertemperatur sollte immer zwischen -25 °C und +60 °C liegen." in lines  # the best line
+    assert "Wenn Sie den Wechselrichter lagern möchten, wählen Sie einen geeigneten Ort." in lines  # 7 lines up
+    assert len(lines) <= 6
+    assert lines == sorted(lines, key=STORAGE_PAGE.splitlines().index)
+    assert "Tragen Sie den Wechselrichter zu zweit." not in lines
+
+
+def test_best_lines_of_an_error_code_leaves_other_codes_rows_out() -> None:
+    table = (
+        "Error: 301 | Netzspannung zu hoch\nKeine AC-Verbindung\nError: 302 | AC-Kabel prüfen\nError: 303 | Frequenz"
+    )
+    lines = best_lines(table, "Was heißt Error 302?", limit=6)
+    assert "Error: 302 | AC-Kabel prüfen" in lines
+    assert not any("301" in line or "303" in line for line in lines)
