@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 import time
 import uuid
@@ -29,6 +28,7 @@ from rich.table import Table
 from bot.composition import build_knowledge, open_nik
 from bot.config import Settings, load_settings
 from bot.errors import EXPECTED, ConfigError
+from bot.logs import configure_logging
 from bot.messages import Answer, Clarification, ImageInput, IncomingMessage, PageImage, Progress, Reply
 from knowledge.errors import IndexMissing
 from knowledge.evaluation import evaluate, load_questions
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None, *, extensions: Sequence[Extension] =
     err = _stderr()
     try:
         settings = load_settings()
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_logging(settings.log_level, settings.log_format)
         return int(args.run(args, settings))
     except FAILURES as error:
         err.print(f"[bold red]Fehler:[/] {error}", highlight=False)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -39,19 +40,22 @@ from datetime import UTC, datetime, timedelta
 
 from bot.commands import Command, Commands, parse_command
 from bot.engine import Engine, EngineResult, HistoryItem, Turn
-from bot.errors import EXPECTED, PhotoRejected
+from bot.errors import EXPECTED, LlmUnavailable, PhotoRejected
 from bot.gate import Gate
 from bot.messages import (
     FEEDBACK_PREFIX,
     Answer,
     Clarification,
     IncomingMessage,
+    PageImage,
     Partial,
+    Progress,
     Reply,
     Typing,
     parse_feedback,
     parse_option,
 )
+from bot.metrics import Metrics
 from bot.photos import PhotoIntake
 from knowledge.errors import IndexMissing
 from storage.store import ChatKey, Pause, Store, StoredMessage, utc_now
@@ -94,6 +98,7 @@ class Conversation:
         gate: Gate | None = None,
         clock: Callable[[], datetime] = utc_now,
         photos: PhotoIntake | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._photos = photos
@@ -105,6 +110,8 @@ class Conversation:
         self._bot_username = bot_username
         self._clock = clock
         self._locks: dict[ChatKey, _ChatLock] = {}
+        self._metrics = metrics
+        self._results: dict[ChatKey, EngineResult] = {}  # the engine's result of the running turn
 
     async def handle(self, message: IncomingMessage, *, claimed: bool = False) -> AsyncIterator[Reply]:
         """The replies to ``message``, in order (nothing when it is not for Nik).
@@ -129,16 +136,41 @@ class Conversation:
         async with self._serialized(key):
             if not claimed and not await self._store.claim_message(key, message.message_id):
                 return
+            started = time.monotonic()
+            kind = "none"
             try:
                 replies = self._feedback(key, message, *vote) if vote else self._turn(key, message, command)
                 async for reply in replies:
+                    kind = _kind(reply, kind)
                     yield reply
             except EXPECTED as error:
                 log.info("expected failure in chat %s: %s", key, type(error).__name__)
+                kind = "error"
+                if self._metrics is not None:
+                    self._metrics.llm_errors.labels(type(error).__name__).inc()
                 yield Answer(_expected_text(error), kind="error")
             except Exception:
                 log.exception("turn failed in chat %s", key)
+                kind = "error"
                 yield Answer(APOLOGY, kind="error")
+            finally:
+                self._observe(key, kind, time.monotonic() - started, self._results.pop(key, None))
+
+    def _observe(self, key: ChatKey, kind: str, seconds: float, result: EngineResult | None) -> None:
+        """One log line and the metrics per turn; no message content at INFO."""
+        tool_calls = result.tool_calls if result else 0
+        usage = result.usage if result else {}
+        where = f"{key.platform}:{key.chat_id}" + (f"/{key.thread_id}" if key.thread_id else "")
+        log.info(
+            "turn chat=%s kind=%s latency_ms=%d tool_calls=%d",
+            where,
+            kind,
+            seconds * 1000,
+            tool_calls,
+            extra={"chat": where, "kind": kind, "latency_ms": round(seconds * 1000), "tool_calls": tool_calls},
+        )
+        if self._metrics is not None:
+            self._metrics.turn(key.platform, kind, seconds, tool_calls, usage)
 
     async def _addressed(self, key: ChatKey, message: IncomingMessage, command: Command | None) -> bool:
         if message.mentions_bot or message.reply_to_bot or command is not None or message.callback_data:
@@ -249,6 +281,7 @@ class Conversation:
     async def _remember(self, key: ChatKey, message: IncomingMessage, result: EngineResult, resumed: bool) -> Reply:
         """Store the reply (and a clarification's pause); the reply to send, an answer asking
         for feedback carrying its stored position as ``feedback_id``."""
+        self._results[key] = result  # for the turn's log line and metrics
         reply = result.reply
         if isinstance(reply, Clarification):
             options = "\n".join(f"{n}. {o}" for n, o in enumerate(reply.options, start=1))
@@ -277,13 +310,29 @@ class Conversation:
             return
         previous = await self._store.summary(key)
         items = tuple(_history_item(m) for m in dropped if m.role in ("user", "assistant"))
-        text = await self._engine.summarize(previous.text if previous else None, items)
+        try:
+            text = await self._engine.summarize(previous.text if previous else None, items)
+        except LlmUnavailable as error:
+            # The answer is out already; the summary catches up after a later turn.
+            log.info("summary of chat %s postponed: %s", key, error)
+            return
         if text:
             await self._store.set_summary(key, text, dropped[-1].position)
 
 
 def _history_item(message: StoredMessage) -> HistoryItem:
     return HistoryItem(message.role, message.content)
+
+
+def _kind(reply: Reply, previous: str) -> str:
+    """The kind a turn is counted as: its last answer-like reply's."""
+    if isinstance(reply, Answer):
+        return reply.kind
+    if isinstance(reply, Clarification):
+        return "clarification"
+    if isinstance(reply, PageImage | Progress):
+        return "info"
+    return previous
 
 
 def _is_feedback_press(message: IncomingMessage) -> bool:

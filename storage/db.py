@@ -16,14 +16,18 @@ begins (:func:`begin_write`, :func:`lock_for_migration`).
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeAlias
 
 from sqlalchemy import event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -39,6 +43,7 @@ SQLITE_PRAGMAS = (
 _LOCKED_RETRIES = 200
 _LOCKED_PAUSE = 0.01
 DEFAULT_FILE = "nik.db"
+_WRITERS: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()  # see write_transaction
 _PG_MIGRATION_LOCK = 0x4E494B  # "NIK": the advisory lock key serialising migrations on Postgres
 
 Insert: TypeAlias = sqlite.Insert | postgresql.Insert
@@ -78,6 +83,28 @@ def dialect_insert(dialect: str, table: Any) -> Insert:
     if dialect == "sqlite":
         return sqlite.insert(table)
     raise UnsupportedDatabase(f"No INSERT … ON CONFLICT for the dialect '{dialect}'.")
+
+
+@asynccontextmanager
+async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A write transaction, committed on exit (rolled back on error).
+
+    SQLite has one write lock per file and its busy handler is not fair: under a
+    burst of concurrent writers (measured: 20 chats against a faulty LLM) one of
+    them can sleep past ``busy_timeout`` and fail with "database is locked". So the
+    writers of one process queue on an ``asyncio.Lock`` (first come, first served)
+    and only one of them at a time contends for the file lock, with other processes.
+    """
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() as conn:
+            yield conn
+        return
+    lock = _WRITERS.get(engine.sync_engine)
+    if lock is None:
+        lock = _WRITERS[engine.sync_engine] = asyncio.Lock()
+    async with lock, engine.begin() as conn:
+        await begin_write(conn)
+        yield conn
 
 
 async def begin_write(conn: AsyncConnection) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.db import begin_write, dialect_insert
+from storage.db import dialect_insert, write_transaction
 from storage.models import InboxItem
 from storage.store import ChatKey, utc_now
 
@@ -164,6 +164,5 @@ class Inbox:
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.begin() as conn:
-            await begin_write(conn)
+        async with write_transaction(self._engine) as conn:
             yield conn

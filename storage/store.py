@@ -26,7 +26,7 @@ from typing import Any, Literal, TypeAlias, cast
 from sqlalchemy import ColumnElement, Row, and_, delete, distinct, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.db import begin_write, create_engine, dialect_insert
+from storage.db import create_engine, dialect_insert, write_transaction
 from storage.migrations import migrate
 from storage.models import (
     ROLES,
@@ -431,8 +431,7 @@ class Store:
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.begin() as conn:
-            await begin_write(conn)
+        async with write_transaction(self._engine) as conn:
             yield conn
 
     async def _ensure_chat(self, conn: AsyncConnection, key: ChatKey, now: datetime) -> int:
