@@ -15,15 +15,17 @@ import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from adapters.web import Platform, ReadyCheck, health_app
+from adapters.web import Notifier, Platform, ReadyCheck, health_app
 from bot.composition import Nik, open_nik
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.scheduler import Notify, SyncSchedule
 from knowledge.errors import IndexMissing
 from knowledge.service import KnowledgeBase
 
@@ -37,6 +39,7 @@ class Server:
     nik: Nik
     platforms: tuple[Platform, ...]
     runner: web.AppRunner
+    schedule: SyncSchedule
 
     @property
     def port(self) -> int:
@@ -81,7 +84,7 @@ async def running(
         platforms = tuple(factory(nik) for factory in factories)
         checks = {"database": _database_check(nik), "index": _index_check(nik)}
         checks.update({p.name: p.ready for p in platforms})
-        app = health_app(checks, [route for p in platforms for route in p.routes()])
+        app = health_app(checks, [route for p in platforms for route in p.routes()], nik.metrics)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -93,7 +96,10 @@ async def running(
             stack.push_async_callback(platform.stop)
         await nik.dispatcher.start()
         stack.push_async_callback(nik.dispatcher.stop)
-        server = Server(nik, platforms, runner)
+        schedule = SyncSchedule(nik.commands, settings.reindex_cron, _admin_notify(settings, platforms))
+        schedule.start()
+        stack.callback(schedule.stop)
+        server = Server(nik, platforms, runner, schedule)
         log.warning("Nik serves %s on %s:%d", ", ".join(p.name for p in platforms), settings.host, server.port)
         yield server
 
@@ -109,6 +115,18 @@ async def serve(settings: Settings) -> int:
         await stop.wait()
         log.warning("stopping")
     return 0
+
+
+def _admin_notify(settings: Settings, platforms: tuple[Platform, ...]) -> Notify | None:
+    """Where the scheduled sync reports: ``NIK_ADMIN_CHAT`` = ``platform:chat_id``."""
+    if not settings.admin_chat:
+        return None
+    name, _, chat_id = settings.admin_chat.partition(":")
+    target = next((p for p in platforms if p.name == name), None)
+    if target is None or not chat_id or not isinstance(target, Notifier):
+        log.warning("NIK_ADMIN_CHAT %r: no such platform here that can post notes; reports go to the log only", name)
+        return None
+    return partial(target.notify, chat_id)
 
 
 def _database_check(nik: Nik) -> ReadyCheck:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from aiohttp import web
 
+from bot.metrics import Metrics
 from storage.inbox import Delivery
 
 ReadyCheck = Callable[[], Awaitable[tuple[bool, str]]]
@@ -32,8 +33,18 @@ class Platform(Protocol):
     async def ready(self) -> tuple[bool, str]: ...
 
 
-def health_app(checks: dict[str, ReadyCheck], routes: Sequence[web.RouteDef] = ()) -> web.Application:
-    """``GET /healthz`` (the process answers) and ``GET /readyz`` (every check passes: 200, else 503)."""
+@runtime_checkable
+class Notifier(Protocol):
+    """A platform that can write a note of Nik's own into a chat (the scheduled sync's summary)."""
+
+    async def notify(self, chat_id: str, text: str) -> None: ...
+
+
+def health_app(
+    checks: dict[str, ReadyCheck], routes: Sequence[web.RouteDef] = (), metrics: Metrics | None = None
+) -> web.Application:
+    """``GET /healthz`` (the process answers), ``GET /readyz`` (every check passes: 200, else 503)
+    and ``GET /metrics`` (Prometheus text format)."""
     started = time.monotonic()
 
     async def healthz(_: web.Request) -> web.Response:
@@ -47,6 +58,14 @@ def health_app(checks: dict[str, ReadyCheck], routes: Sequence[web.RouteDef] = (
         ready = all(entry["ok"] for entry in detail.values())
         return web.json_response({"ready": ready, "checks": detail}, status=200 if ready else 503)
 
+    async def prometheus(_: web.Request) -> web.Response:
+        assert metrics is not None
+        response = web.Response(body=metrics.render())
+        response.headers["Content-Type"] = metrics.content_type
+        return response
+
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz), *routes])
+    if metrics is not None:
+        app.add_routes([web.get("/metrics", prometheus)])
     return app

@@ -25,6 +25,7 @@ from bot.dispatcher import Dispatcher
 from bot.engine import Engine, OfflineEngine
 from bot.gate import Gate
 from bot.llm import LlmClient
+from bot.metrics import Metrics
 from bot.photos import PhotoIntake, PhotoStore
 from bot.vision import PhotoReader
 from knowledge.embedder import make_embedder
@@ -46,6 +47,8 @@ class Nik:
     engine: Engine
     conversation: Conversation
     dispatcher: Dispatcher  # runs stored platform updates (``nik serve``); started by the server
+    metrics: Metrics
+    commands: Commands
 
 
 def build_knowledge(settings: Settings) -> KnowledgeBase:
@@ -106,6 +109,8 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
     kb = knowledge or build_knowledge(settings)
     store = await Store.open(database_url(settings.data_dir, settings.database_url))
     llm = build_llm(settings)
+    metrics = Metrics()
+    kb.on_search = metrics.retrieval_seconds.observe
     try:
         photos = build_photos(settings)
         reader = PhotoReader(kb.ocr or RapidOcr(), settings.max_image_bytes)  # one OCR engine for both
@@ -116,6 +121,7 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
             admins=settings.admins,
             manuals_dir=settings.manuals_dir,
             llm=llm_label(settings),
+            metrics=metrics,
         )
         conversation = Conversation(
             store,
@@ -125,13 +131,14 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
             pause_hours=settings.pause_hours,
             gate=Gate.from_settings(settings),
             photos=photos,
+            metrics=metrics,
         )
         dispatcher = Dispatcher(
             Inbox(store.engine),
             lease=timedelta(seconds=settings.turn_lease_seconds),
             chores=(partial(_forget_old_claims, store), partial(_prune_photos, photos.store)),
         )
-        yield Nik(settings, kb, store, engine, conversation, dispatcher)
+        yield Nik(settings, kb, store, engine, conversation, dispatcher, metrics, commands)
     finally:
         if llm is not None:
             await llm.close()

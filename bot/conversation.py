@@ -156,6 +156,10 @@ class Conversation:
             finally:
                 self._observe(key, kind, time.monotonic() - started, self._results.pop(key, None))
 
+    def _count_photos(self, result: str, count: int) -> None:
+        if self._metrics is not None:
+            self._metrics.photos.labels(result).inc(count)
+
     def _observe(self, key: ChatKey, kind: str, seconds: float, result: EngineResult | None) -> None:
         """One log line and the metrics per turn; no message content at INFO."""
         tool_calls = result.tool_calls if result else 0
@@ -219,8 +223,10 @@ class Conversation:
             try:
                 intake = await asyncio.to_thread(self._photos.take, key, message.message_id, images)
             except PhotoRejected as rejected:
+                self._count_photos("rejected", len(images))
                 yield Answer(str(rejected), kind="refused")  # nothing stored
                 return
+            self._count_photos("accepted", len(images))
             images, image_refs = intake.images, intake.refs
         yield Typing()
         pause = await self._store.pause(key, now=_EPOCH)

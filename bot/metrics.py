@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 TURN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120)
 FAST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
@@ -39,7 +39,6 @@ class Metrics:
             "nik_reindex_seconds", "Duration of an index run", buckets=REINDEX_BUCKETS, registry=r
         )
         self.photos = Counter("nik_photos", "Photos received, by result", ["result"], registry=r)
-        self.inbox_pending = Gauge("nik_inbox_pending", "Stored updates not answered yet", registry=r)
         self.started = time.monotonic()
         self._day = _today()
         self._today = {"turns": 0, "errors": 0}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +51,7 @@ class KnowledgeBase:
     ) -> None:
         self._uri = uri
         self._ocr = ocr
+        self.on_search: Callable[[float], None] | None = None  # called with each search's seconds (metrics)
         self._data_dir = data_dir
         self._embedder = embedder
         self._retriever = Retriever(embedder, reranker)
@@ -74,8 +75,12 @@ class KnowledgeBase:
         return report
 
     def search(self, query: str, k: int = 5, product: str | None = None, mode: Mode = "hybrid") -> SearchResult:
+        started = time.perf_counter()
         snap = self._current()
-        return self._retriever.search(snap.state, snap.chunks, query, k, product, mode)
+        result = self._retriever.search(snap.state, snap.chunks, query, k, product, mode)
+        if self.on_search is not None:
+            self.on_search(time.perf_counter() - started)
+        return result
 
     def documents(self) -> list[DocumentInfo]:
         return [d.info for d in self._current().state.documents]

@@ -139,6 +139,11 @@ class TelegramPlatform:
         alive = self._poller is not None and not self._poller.done()
         return alive, f"@{self._username} polling" if alive else "polling stopped"
 
+    async def notify(self, chat_id: str, text: str) -> None:
+        """A plain note from Nik itself (the scheduled sync's summary) to ``chat_id``."""
+        group = chat_id.startswith("-")
+        await self._outbox.send(chat_id, group, lambda: self.bot.send_message(chat_id, text))
+
     async def process(self, delivery: Delivery) -> None:
         update = Update.de_json(delivery.payload, self.bot)
         message = to_incoming(update, self._username)

@@ -48,6 +48,9 @@ class Echo:
     async def ready(self) -> tuple[bool, str]:
         return "start" in self.events, "connected"
 
+    async def notify(self, chat_id: str, text: str) -> None:
+        self.events.append(f"note to {chat_id}: {text}")
+
 
 def settings_for(data_dir: Path, **extra: str) -> Settings:
     return Settings.model_validate({"NIK_DATA_DIR": str(data_dir), "NIK_HOST": "127.0.0.1", "NIK_PORT": "0", **extra})
@@ -92,3 +95,25 @@ async def test_readiness_fails_without_an_index(tmp_path: Path) -> None:
 def test_serving_nothing_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="TELEGRAM_BOT_TOKEN"):
         platform_factories(settings_for(tmp_path))
+
+
+async def test_metrics_and_the_scheduled_sync_report_to_the_admin_chat(kb_dir: Path, sample_kb: KnowledgeBase) -> None:
+    platforms: list[Echo] = []
+
+    def make(nik: Nik) -> Echo:
+        platforms.append(Echo(nik))
+        return platforms[-1]
+
+    settings = settings_for(kb_dir, NIK_ADMIN_CHAT="telegram:-100777", NIK_REINDEX_CRON="0 3 * * *")
+    async with running(settings, knowledge=sample_kb, factories=[make]) as server:
+        assert server.schedule.next_run is not None
+        summary = await server.schedule.run()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{server.port}/metrics") as response,
+        ):
+            text = await response.text()
+    assert response.status == 200 and response.content_type == "text/plain"
+    assert 'nik_reindex_runs_total{result="ok"} 1.0' in text
+    assert "# TYPE nik_turn_seconds histogram" in text and "nik_retrieval_seconds_count" in text
+    assert f"note to -100777: {summary}" in platforms[0].events
