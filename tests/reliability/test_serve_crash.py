@@ -1,0 +1,86 @@
+"""kill -9 of ``nik serve`` mid-turn: after a restart the message is answered exactly once.
+
+Two real ``nik serve`` processes, one after the other, on one data dir, against a
+fake Telegram Bot API and a scripted model on loopback. The first is killed with
+SIGKILL while the model is still thinking about the question; the second takes the
+stored update over once its lease has run out and answers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from telegram_fake import TOKEN, FakeTelegram
+
+from fakes import ScriptedOpenAI, Text
+
+CHAT = 5151
+ANSWER = "E013 ist ein Isolationsfehler [SolarFux SF-5000TL Handbuch, S. 7]."
+LEASE_SECONDS = 3
+
+
+def start_serving(kb_dir: Path, api: FakeTelegram, llm: ScriptedOpenAI, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(kb_dir),
+        "NIK_DATA_DIR": str(kb_dir),
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE_URL": api.root,
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": llm.base_url,
+        "NIK_LLM_MODEL": "scripted-model",
+        "NIK_HOST": "127.0.0.1",
+        "NIK_PORT": "0",
+        "NIK_TURN_LEASE_SECONDS": str(LEASE_SECONDS),
+        "NIK_REINDEX_CRON": "off",
+        "NIK_LOG_LEVEL": "INFO",
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "adapters.cli", "serve"], env=env, stdout=out, stderr=out)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def test_a_message_in_flight_when_serve_is_killed_is_answered_once_after_restart(
+    kb_dir: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "serve.log"
+    script = [Text("zu spät", delay=60), Text(ANSWER)]  # the first process never gets its answer
+    async with FakeTelegram() as api, ScriptedOpenAI(script) as llm:
+        doomed = start_serving(kb_dir, api, llm, log)
+        try:
+            api.push(api.message(CHAT, text="Was bedeutet E013?"))
+            for _ in range(600):  # until the model has the question: the turn is in flight
+                if llm.requests or doomed.poll() is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert llm.requests, log.read_text(errors="replace")[-3000:]
+            os.kill(doomed.pid, signal.SIGKILL)
+            doomed.wait(timeout=10)
+        finally:
+            stop(doomed)
+        assert doomed.returncode == -signal.SIGKILL
+        assert not [t for t in api.texts(CHAT) if "E013" in t]
+
+        second = start_serving(kb_dir, api, llm, log)
+        try:
+            await api.wait_for(lambda: any("Isolationsfehler" in t for t in api.texts(CHAT)), timeout=90)
+            await asyncio.sleep(LEASE_SECONDS + 1)  # time enough for a wrong second answer
+        finally:
+            stop(second)
+    answers = [t for t in api.texts(CHAT) if "Isolationsfehler" in t]
+    assert len(answers) == 1, api.texts(CHAT)
+    assert second.returncode == 0, log.read_text(errors="replace")[-3000:]  # SIGTERM: a clean stop
