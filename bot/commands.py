@@ -193,9 +193,10 @@ class Commands:
         try:
             state = await asyncio.to_thread(self.knowledge.state)
             docs = [d.info for d in state.documents]
+            chunks = await asyncio.to_thread(self.knowledge.chunk_count)
             index = (
                 f"Index: Version {state.version} vom {state.created_at}\n"
-                f"Handbücher: {len(docs)}, Seiten: {sum(d.pages for d in docs)}"
+                f"Handbücher: {len(docs)}, Seiten: {sum(d.pages for d in docs)}, Abschnitte: {chunks}"
             )
         except IndexMissing:
             index = "Index: noch keiner"

@@ -82,6 +82,10 @@ class KnowledgeBase:
             self.on_search(time.perf_counter() - started)
         return result
 
+    def chunk_count(self) -> int:
+        """How many passages the current index holds."""
+        return int(self._current().chunks.count_rows())
+
     def documents(self) -> list[DocumentInfo]:
         return [d.info for d in self._current().state.documents]
 
