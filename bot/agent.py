@@ -18,16 +18,28 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.engine import EngineResult, HistoryItem, Turn
 from bot.llm import ChatModel, Completion
 from bot.messages import Answer, Citation, Clarification
-from bot.prompts import EMPTY_ANSWER, ITERATION_LIMIT, SUMMARIZE_PROMPT, SUMMARY_NOTE, SYSTEM_PROMPT
+from bot.prompts import (
+    EMPTY_ANSWER,
+    ITERATION_LIMIT,
+    PROMPT_REFUSAL,
+    SUMMARIZE_PROMPT,
+    SUMMARY_NOTE,
+    SYSTEM_PROMPT,
+    leaks_prompt,
+)
 from bot.tools import CLARIFY, TOOLS, ToolBox, parse_clarification
 from bot.vision import PhotoReader, Reading
 from knowledge.service import KnowledgeBase
+
+log = logging.getLogger(__name__)
 
 SUMMARY_WORDS = 120
 PAUSE_KIND = "llm"
@@ -72,7 +84,7 @@ class LlmAgent:
         calls = 0
         for _ in range(self._max_iterations):
             completion = await self._client.complete(
-                self._model, messages, deadline, TOOLS, self._max_tokens, on_text=turn.on_partial
+                self._model, messages, deadline, TOOLS, self._max_tokens, on_text=_guarded(turn.on_partial)
             )
             _add(usage, completion)
             messages.append(completion.message())
@@ -80,6 +92,9 @@ class LlmAgent:
                 text = (completion.text or "").strip()
                 if not text:
                     return EngineResult(Answer(EMPTY_ANSWER, (), "error"), None, calls, usage)
+                if leaks_prompt(text):
+                    log.warning("the model's answer repeats the system prompt: withheld")
+                    return EngineResult(Answer(PROMPT_REFUSAL, (), "refused"), None, calls, usage)
                 return EngineResult(Answer(text, tools.cited(text), "answer", ask_feedback=True), None, calls, usage)
             pending: tuple[str, Clarification] | None = None
             for call in completion.tool_calls:
@@ -120,6 +135,21 @@ class LlmAgent:
             return summary
         words = text.split(" ")
         return text if len(words) <= SUMMARY_WORDS else " ".join(words[:SUMMARY_WORDS]) + " …"
+
+
+def _guarded(on_partial: Callable[[str], Awaitable[None]] | None) -> Callable[[str], Awaitable[None]] | None:
+    """Streamed text stops reaching the chat once it starts repeating the system prompt."""
+    if on_partial is None:
+        return None
+    leaked = False
+
+    async def forward(text: str) -> None:
+        nonlocal leaked
+        leaked = leaked or leaks_prompt(text)
+        if not leaked:
+            await on_partial(text)
+
+    return forward
 
 
 def _messages(turn: Turn, reading: Reading | None = None) -> list[dict[str, Any]]:

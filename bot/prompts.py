@@ -44,3 +44,21 @@ ITERATION_LIMIT = (
 )
 
 EMPTY_ANSWER = "Entschuldigung, darauf habe ich gerade keine Antwort erhalten. Bitte versuchen Sie es noch einmal."
+
+PROMPT_REFUSAL = "Dazu kann ich nichts sagen. Fragen Sie mich gern etwas zu den Geräten und Handbüchern."
+_SHINGLE = 6  # words: a run this long from the system prompt in an answer is a leak
+
+
+def _words(text: str) -> list[str]:
+    return "".join(c if c.isalnum() else " " for c in text.casefold()).split()
+
+
+_PROMPT_SHINGLES = frozenset(
+    tuple(words[i : i + _SHINGLE]) for words in [_words(SYSTEM_PROMPT)] for i in range(len(words) - _SHINGLE + 1)
+)
+
+
+def leaks_prompt(text: str) -> bool:
+    """Whether ``text`` repeats a run of the system prompt (a model talked into revealing it)."""
+    words = _words(text)
+    return any(tuple(words[i : i + _SHINGLE]) in _PROMPT_SHINGLES for i in range(len(words) - _SHINGLE + 1))

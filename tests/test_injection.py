@@ -18,8 +18,8 @@ from bot.composition import open_nik
 from bot.config import load_settings
 from bot.engine import Turn
 from bot.llm import LlmClient
-from bot.messages import Answer, IncomingMessage
-from bot.prompts import SYSTEM_PROMPT
+from bot.messages import Answer, IncomingMessage, Partial
+from bot.prompts import PROMPT_REFUSAL, SYSTEM_PROMPT, leaks_prompt
 from bot.tools import TOOL_NAMES
 from fakes import Calls, ScriptedOpenAI, Step, Text
 from helpers import open_kb
@@ -96,8 +96,9 @@ async def test_the_agent_gets_the_injection_only_as_data_and_cannot_reindex(inje
     after = injected_kb.state()
     assert (after.version, after.created_at, after.documents) == (before.version, before.created_at, before.documents)
     assert after.version == 1
-    # The (leaky) text is just an answer to the asker: the core has no way to send it elsewhere.
+    # The leaky text never leaves: the answer is withheld (and could only go to the asker anyway).
     assert isinstance(result.reply, Answer) and result.pause_state is None
+    assert result.reply.kind == "refused" and not leaks_prompt(result.reply.text)
 
 
 async def test_through_the_conversation_replies_go_only_to_the_asking_chat(
@@ -119,7 +120,10 @@ async def test_through_the_conversation_replies_go_only_to_the_asking_chat(
     assert INJECTION in tool_results(api.requests[1])["call_1"]
     assert tool_results(api.requests[2])["call_2"].startswith("Error: unknown tool 'reindex'")
     answers = [r for r in replies if isinstance(r, Answer)]
-    assert len(answers) == 1 and answers[0].kind == "answer"
+    # The model was talked into quoting the system prompt: the answer is withheld, streamed text too.
+    assert len(answers) == 1 and answers[0].kind == "refused" and answers[0].text == PROMPT_REFUSAL
+    shown = " ".join(r.text for r in replies if isinstance(r, Answer | Partial))
+    assert SYSTEM_PROMPT[:60] not in shown and not leaks_prompt(shown)
     # A reply names no destination: whatever it says, it goes back to the chat that asked.
     assert not any(f.name in ("chat_id", "platform", "thread_id") for r in replies for f in fields(r))
     assert [m.role for m in history_a] == ["user", "assistant"]
@@ -147,3 +151,10 @@ def test_the_offline_answerer_quotes_the_injected_line_as_data(injected_kb: Know
             rest = rest.replace(label, "")
         assert not rest.replace(",", "").strip(), f"unquoted text in the answer: {line!r}"
     assert all(INJECTION not in line for line in lines if not line.startswith("> "))
+
+
+def test_the_leak_check_flags_prompt_runs_and_not_ordinary_answers() -> None:
+    assert leaks_prompt("Klar: " + SYSTEM_PROMPT[200:420])
+    assert leaks_prompt(SYSTEM_PROMPT.upper().replace("\n", " "))
+    assert not leaks_prompt("E013 bedeutet Isolationsfehler. Prüfen Sie die DC-Leitungen [SF-5000TL, S. 7].")
+    assert not leaks_prompt("Steht nicht in den Handbüchern.")
