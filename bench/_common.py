@@ -103,8 +103,11 @@ def print_table(title: str, rows: Sequence[tuple[str, Any]]) -> None:
 
 def machine() -> dict[str, Any]:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (math.nan,) * 3
-    return {"cpus": os.cpu_count(), "loadavg_1m": round(load[0], 2),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset")}
+    return {
+        "cpus": os.cpu_count(),
+        "loadavg_1m": round(load[0], 2),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+    }
 
 
 def machine_line(info: dict[str, Any]) -> str:

@@ -75,9 +75,11 @@ def run(data_dir: Path, qa: Path) -> dict[str, Any]:
 
 
 def print_human(result: dict[str, Any]) -> None:
-    print(f"offline answerer: {result['answer_line_and_page']}/{result['answerable']} answerable questions "
-          f"quote the answer line with the right page = {result['share']:.0%} "
-          f"(target {result['target']:.0%}: {'met' if result['target_met'] else 'NOT met'})")
+    print(
+        f"offline answerer: {result['answer_line_and_page']}/{result['answerable']} answerable questions "
+        f"quote the answer line with the right page = {result['share']:.0%} "
+        f"(target {result['target']:.0%}: {'met' if result['target_met'] else 'NOT met'})"
+    )
     print(f"  clarification questions asked: {result['clarifications']}")
     print(f"  unanswerable answered 'not in the manuals': {result['unanswerable_not_found']}/{result['unanswerable']}")
     for miss in result["misses"]:

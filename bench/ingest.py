@@ -183,28 +183,45 @@ def print_human(result: dict[str, Any]) -> None:
         print(result["error"])
         return
     cold, noop, parse, emb, split = (
-        result["cold"], result["noop_reindex"], result["parse_only"], result["embedding"],
+        result["cold"],
+        result["noop_reindex"],
+        result["parse_only"],
+        result["embedding"],
         result["cold_split_estimate"],
     )
-    print_table(f"Cold ingest — {result['embedder']} — {machine_line(result['machine'])}", [
-        ("model load (not timed)", f"{result['model_load_s']:.2f} s"),
-        ("files / documents", f"{cold['files']} / {cold['documents']} (skipped {cold['skipped']})"),
-        ("pages", cold["pages"]),
-        ("chunks", cold["chunks"]),
-        ("seconds", f"{cold['seconds']:.2f}"),
-        ("pages/s", f"{cold['pages_per_s']:.2f}  (target ≥ {TARGET_PAGES_PER_S:g}: {verdict(cold['target_met'])})"),
-        ("no-change index()",
-         f"{noop['seconds']:.3f} s  (target ≤ {TARGET_NOOP_S:g} s: {verdict(noop['target_met'])})"),
-    ])
+    print_table(
+        f"Cold ingest — {result['embedder']} — {machine_line(result['machine'])}",
+        [
+            ("model load (not timed)", f"{result['model_load_s']:.2f} s"),
+            ("files / documents", f"{cold['files']} / {cold['documents']} (skipped {cold['skipped']})"),
+            ("pages", cold["pages"]),
+            ("chunks", cold["chunks"]),
+            ("seconds", f"{cold['seconds']:.2f}"),
+            ("pages/s", f"{cold['pages_per_s']:.2f}  (target ≥ {TARGET_PAGES_PER_S:g}: {verdict(cold['target_met'])})"),
+            (
+                "no-change index()",
+                f"{noop['seconds']:.3f} s  (target ≤ {TARGET_NOOP_S:g} s: {verdict(noop['target_met'])})",
+            ),
+        ],
+    )
     cold_s = cold["seconds"] or 1.0
-    print_table("Where the cold time goes (measured separately)", [
-        ("parse only", f"{parse['pages']} pages in {parse['seconds']:.2f} s = {parse['pages_per_s']:.1f} pages/s"),
-        ("embedding", f"{emb['sample_chunks']} chunks in {emb['seconds']:.2f} s = {emb['chunks_per_s']:.1f} chunks/s"),
-        ("est. parse", f"{split['parse_s']:.1f} s ({100 * split['parse_s'] / cold_s:.0f} %)"),
-        ("est. embed", f"{split['embed_s']:.1f} s ({100 * split['embed_s'] / cold_s:.0f} %)  "
-                       f"= {cold['chunks']} chunks / {emb['chunks_per_s']:.1f} chunks/s"),
-        ("rest (FTS, writes)", f"{split['other_s']:.1f} s"),
-    ])
+    print_table(
+        "Where the cold time goes (measured separately)",
+        [
+            ("parse only", f"{parse['pages']} pages in {parse['seconds']:.2f} s = {parse['pages_per_s']:.1f} pages/s"),
+            (
+                "embedding",
+                f"{emb['sample_chunks']} chunks in {emb['seconds']:.2f} s = {emb['chunks_per_s']:.1f} chunks/s",
+            ),
+            ("est. parse", f"{split['parse_s']:.1f} s ({100 * split['parse_s'] / cold_s:.0f} %)"),
+            (
+                "est. embed",
+                f"{split['embed_s']:.1f} s ({100 * split['embed_s'] / cold_s:.0f} %)  "
+                f"= {cold['chunks']} chunks / {emb['chunks_per_s']:.1f} chunks/s",
+            ),
+            ("rest (FTS, writes)", f"{split['other_s']:.1f} s"),
+        ],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,8 +24,11 @@ from knowledge.errors import KnowledgeError
 from knowledge.service import KnowledgeBase
 
 _FALLBACK_QUERIES = (
-    "Was bedeutet Fehler 405?", "battery overvoltage protection", "Modbus Register Adresse",
-    "Isolationsfehler Wechselrichter", "how to reset the inverter",
+    "Was bedeutet Fehler 405?",
+    "battery overvoltage protection",
+    "Modbus Register Adresse",
+    "Isolationsfehler Wechselrichter",
+    "how to reset the inverter",
 )
 
 
@@ -92,8 +95,12 @@ def print_human(result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = os.environ.get("NIK_DATA_DIR", "./data")
-    parser.add_argument("--data-dir", type=Path, default=Path(default),
-                        help=f"NIK_DATA_DIR with an index (default: $NIK_DATA_DIR or ./data → {default})")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(default),
+        help=f"NIK_DATA_DIR with an index (default: $NIK_DATA_DIR or ./data → {default})",
+    )
     parser.add_argument("--embedder", choices=("e5", "use"), default="e5")
     parser.add_argument("--searches", type=int, default=50)
     parser.add_argument("--qa", type=Path, default=QA_DEV, help="questions (JSONL, field 'question')")

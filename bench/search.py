@@ -128,8 +128,14 @@ def time_calls(call: Callable[[str], object], queries: Sequence[str], repeat: in
     return samples
 
 
-def measure_kb(kb: KnowledgeBase, queries: Sequence[str], repeat: int, warmup: int, k: int,
-               modes: Sequence[Mode] = ("hybrid", "fts", "vector")) -> dict[str, Any]:
+def measure_kb(
+    kb: KnowledgeBase,
+    queries: Sequence[str],
+    repeat: int,
+    warmup: int,
+    k: int,
+    modes: Sequence[Mode] = ("hybrid", "fts", "vector"),
+) -> dict[str, Any]:
     """First (cold) search, then warm latencies per mode and for the query embedding alone."""
     started = time.perf_counter()
     kb.search(queries[0], k=k)
@@ -159,25 +165,35 @@ def measure_kb(kb: KnowledgeBase, queries: Sequence[str], repeat: int, warmup: i
 # --------------------------------------------------------------------------- real corpus
 
 
-def open_or_build(data_dir: Path | None, corpus: Path, limit: int | None, embedder: Embedder,
-                  tmp: Path) -> tuple[KnowledgeBase, dict[str, Any]]:
+def open_or_build(
+    data_dir: Path | None, corpus: Path, limit: int | None, embedder: Embedder, tmp: Path
+) -> tuple[KnowledgeBase, dict[str, Any]]:
     if data_dir is not None:
         if not (data_dir / "lancedb").is_dir():  # KnowledgeBase would create the folder; stay read-only
             raise IndexMissing(f"{data_dir}: no lancedb folder here; index first (NIK_DATA_DIR=... nik index)")
         kb = KnowledgeBase(str(data_dir / "lancedb"), data_dir, TimedEmbedder(embedder))
         state = kb.state()  # raises IndexMissing / EmbedderMismatch
         chunks = lancedb.connect(str(data_dir / "lancedb")).open_table(state.chunks_table).count_rows()
-        return kb, {"source": str(data_dir), "documents": len(state.documents),
-                    "pages": sum(d.info.pages for d in state.documents), "chunks": chunks, "build_s": None}
+        return kb, {
+            "source": str(data_dir),
+            "documents": len(state.documents),
+            "pages": sum(d.info.pages for d in state.documents),
+            "chunks": chunks,
+            "build_s": None,
+        }
     paths: list[Path] = [corpus]
     if limit is not None:
         paths = sorted(p for p in corpus.iterdir() if p.suffix.lower() == ".pdf")[:limit]
     kb = KnowledgeBase(str(tmp / "lancedb"), tmp, TimedEmbedder(embedder))
     started = time.perf_counter()
     report = kb.index(paths)
-    return kb, {"source": f"built from {corpus}" + (f" (first {limit} files)" if limit else ""),
-                "documents": report.documents, "pages": report.pages, "chunks": report.chunks,
-                "build_s": round(time.perf_counter() - started, 1)}
+    return kb, {
+        "source": f"built from {corpus}" + (f" (first {limit} files)" if limit else ""),
+        "documents": report.documents,
+        "pages": report.pages,
+        "chunks": report.chunks,
+        "build_s": round(time.perf_counter() - started, 1),
+    }
 
 
 def run_real(args: argparse.Namespace, embedder: Embedder) -> dict[str, Any]:
@@ -186,8 +202,15 @@ def run_real(args: argparse.Namespace, embedder: Embedder) -> dict[str, Any]:
         kb, info = open_or_build(args.data_dir, args.corpus, args.limit, embedder, Path(tmp))
         latencies = measure_kb(kb, questions, args.repeat, args.warmup, args.k)
     p50 = latencies["hybrid"]["p50_ms"]
-    return {"kind": "real", "embedder": embedder.name, "machine": machine(), "index": info, **latencies,
-            "target_p50_ms": TARGET_REAL_P50_MS, "target_met": p50 <= TARGET_REAL_P50_MS}
+    return {
+        "kind": "real",
+        "embedder": embedder.name,
+        "machine": machine(),
+        "index": info,
+        **latencies,
+        "target_p50_ms": TARGET_REAL_P50_MS,
+        "target_met": p50 <= TARGET_REAL_P50_MS,
+    }
 
 
 # --------------------------------------------------------------------------- synthetic index
@@ -269,7 +292,7 @@ class TermMemo:
             key = (token, language)
             cached = self._memo.get(key)
             if cached is None:
-                cached = index_terms(token, language)[len(error_codes(token)):]
+                cached = index_terms(token, language)[len(error_codes(token)) :]
                 self._memo[key] = cached
             out.extend(cached)
         return out
@@ -331,8 +354,9 @@ def real_vectors(data_dir: Path, embedder: Embedder) -> np.ndarray:
     return np.asarray(column.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, state.dim)
 
 
-def build_synthetic(root: Path, rows: int, files: int, dim: int, embedder_name: str, vocab: Vocabulary,
-                    seed: int, source: VectorSource) -> dict[str, Any]:
+def build_synthetic(
+    root: Path, rows: int, files: int, dim: int, embedder_name: str, vocab: Vocabulary, seed: int, source: VectorSource
+) -> dict[str, Any]:
     """Write a committed ``chunks_v1``/``pages_v1`` index of ``rows`` chunks under ``root``."""
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
@@ -370,8 +394,9 @@ def build_synthetic(root: Path, rows: int, files: int, dim: int, embedder_name: 
             page_numbers.append(page)
             ordinals.append(ordinal)
             ordinal += 1
-        terms = [" ".join(memo.terms(f"{descriptor}\n{s}\n{t}", language))
-                 for s, t in zip(sections, texts, strict=True)]
+        terms = [
+            " ".join(memo.terms(f"{descriptor}\n{s}\n{t}", language)) for s, t in zip(sections, texts, strict=True)
+        ]
         vectors = source.take(count)
         table = pa.Table.from_pydict(
             {
@@ -391,24 +416,50 @@ def build_synthetic(root: Path, rows: int, files: int, dim: int, embedder_name: 
         by_page: dict[int, list[str]] = {}
         for p, t in zip(page_numbers, texts, strict=True):
             by_page.setdefault(p, []).append(t)
-        pages.add(pa.Table.from_pydict(
-            {"file": [file] * len(by_page), "page": list(by_page), "text": ["\n".join(v) for v in by_page.values()]},
-            schema=index.PAGE_SCHEMA,
-        ))
+        pages.add(
+            pa.Table.from_pydict(
+                {
+                    "file": [file] * len(by_page),
+                    "page": list(by_page),
+                    "text": ["\n".join(v) for v in by_page.values()],
+                },
+                schema=index.PAGE_SCHEMA,
+            )
+        )
         total_pages += page
-        info = DocumentInfo(file=file, title=title, pages=page, language=language, manufacturer=brand,
-                            products=(model,), sha256=hashlib.sha256(file.encode()).hexdigest(),
-                            indexed_at=index.now_iso())
+        info = DocumentInfo(
+            file=file,
+            title=title,
+            pages=page,
+            language=language,
+            manufacturer=brand,
+            products=(model,),
+            sha256=hashlib.sha256(file.encode()).hexdigest(),
+            indexed_at=index.now_iso(),
+        )
         documents.append(IndexedDocument(info, str(root / "missing" / file)))
     write_s = time.perf_counter() - started
     started = time.perf_counter()
     build_fts_index(chunks)  # the product's own call (knowledge/indexer.py)
     fts_s = time.perf_counter() - started
-    state = IndexState(1, index.now_iso(), embedder_name, dim, tuple(sorted(documents, key=lambda d: d.info.file)),
-                       round(write_s + fts_s, 2))
+    state = IndexState(
+        1,
+        index.now_iso(),
+        embedder_name,
+        dim,
+        tuple(sorted(documents, key=lambda d: d.info.file)),
+        round(write_s + fts_s, 2),
+    )
     index.commit_state(db, state)
-    return {"chunks": chunks.count_rows(), "files": files, "pages": total_pages, "dim": dim,
-            "vocabulary": vocab.source, "generate_and_write_s": round(write_s, 1), "fts_index_s": round(fts_s, 1)}
+    return {
+        "chunks": chunks.count_rows(),
+        "files": files,
+        "pages": total_pages,
+        "dim": dim,
+        "vocabulary": vocab.source,
+        "generate_and_write_s": round(write_s, 1),
+        "fts_index_s": round(fts_s, 1),
+    }
 
 
 def synthetic_queries(count: int, qa: Path, vocab: Vocabulary, seed: int) -> list[str]:
@@ -444,11 +495,13 @@ def create_ann(table: lancedb.table.Table, kind: str) -> float:
     return time.perf_counter() - started
 
 
-def vector_recall(table: Any, embedder: Embedder, queries: Sequence[str],
-                  refine: int | None = None) -> tuple[float, float]:
+def vector_recall(
+    table: Any, embedder: Embedder, queries: Sequence[str], refine: int | None = None
+) -> tuple[float, float]:
     """Mean share of the exact top-``CANDIDATES`` cosine neighbours the ANN index returns
     (as the retriever queries it, or with ``refine_factor(refine)``), and the median
     milliseconds of that ANN query alone (no embedding, no filter)."""
+
     def keys(rows: list[dict[str, Any]]) -> set[tuple[str, int, int]]:
         return {(str(r["file"]), int(r["page"]), int(r["ordinal"])) for r in rows}
 
@@ -457,8 +510,14 @@ def vector_recall(table: Any, embedder: Embedder, queries: Sequence[str],
     times: list[float] = []
     for query in queries:
         vector = embedder.query(query)
-        exact = table.search(vector, vector_column_name="vector").distance_type("cosine").select(columns) \
-            .bypass_vector_index().limit(CANDIDATES).to_list()
+        exact = (
+            table.search(vector, vector_column_name="vector")
+            .distance_type("cosine")
+            .select(columns)
+            .bypass_vector_index()
+            .limit(CANDIDATES)
+            .to_list()
+        )
         approx_query = table.search(vector, vector_column_name="vector").distance_type("cosine").select(columns)
         if refine:
             approx_query = approx_query.refine_factor(refine)
@@ -478,10 +537,12 @@ def run_synthetic(args: argparse.Namespace, embedder: Embedder) -> dict[str, Any
         root = Path(tmp)
         base = real_vectors(args.vectors_from, embedder) if args.vectors_from else None
         source = VectorSource(embedder.dim, np.random.default_rng(args.seed + 2), base, args.noise_cosine)
-        build = build_synthetic(root, args.synthetic, args.files, embedder.dim, embedder.name, vocab, args.seed,
-                                source)
-        build["vectors"] = (f"{len(base)} real chunk vectors from {args.vectors_from} + noise (cosine≈"
-                            f"{args.noise_cosine:g})" if base is not None else "random unit vectors")
+        build = build_synthetic(root, args.synthetic, args.files, embedder.dim, embedder.name, vocab, args.seed, source)
+        build["vectors"] = (
+            f"{len(base)} real chunk vectors from {args.vectors_from} + noise (cosine≈{args.noise_cosine:g})"
+            if base is not None
+            else "random unit vectors"
+        )
         uri = str(root / "lancedb")
         flat = measure_kb(KnowledgeBase(uri, root, TimedEmbedder(embedder)), queries, args.repeat, args.warmup, args.k)
         variants: dict[str, Any] = {"flat": flat}
@@ -496,16 +557,25 @@ def run_synthetic(args: argparse.Namespace, embedder: Embedder) -> dict[str, Any
             kb = KnowledgeBase(uri, root, TimedEmbedder(embedder))  # fresh handles see the new index
             recall, ann_ms = vector_recall(table, embedder, queries)
             refined, refined_ms = vector_recall(table, embedder, queries, REFINE)
-            variants[kind] = {"index_build_s": round(seconds, 1),
-                              "vector_recall_at_candidates": round(recall, 3),
-                              f"vector_recall_refine_{REFINE}": round(refined, 3),
-                              "ann_query_p50_ms": round(ann_ms, 1),
-                              f"ann_query_refine_{REFINE}_p50_ms": round(refined_ms, 1),
-                              **measure_kb(kb, queries, args.repeat, args.warmup, args.k)}
+            variants[kind] = {
+                "index_build_s": round(seconds, 1),
+                "vector_recall_at_candidates": round(recall, 3),
+                f"vector_recall_refine_{REFINE}": round(refined, 3),
+                "ann_query_p50_ms": round(ann_ms, 1),
+                f"ann_query_refine_{REFINE}_p50_ms": round(refined_ms, 1),
+                **measure_kb(kb, queries, args.repeat, args.warmup, args.k),
+            }
     for variant in variants.values():
         variant["target_met"] = variant["hybrid"]["p50_ms"] <= TARGET_SYNTHETIC_P50_MS
-    return {"kind": "synthetic", "embedder": embedder.name, "machine": machine(), "index": build,
-            "target_p50_ms": TARGET_SYNTHETIC_P50_MS, "ann_needed": needed, "variants": variants}
+    return {
+        "kind": "synthetic",
+        "embedder": embedder.name,
+        "machine": machine(),
+        "index": build,
+        "target_p50_ms": TARGET_SYNTHETIC_P50_MS,
+        "ann_needed": needed,
+        "variants": variants,
+    }
 
 
 # --------------------------------------------------------------------------- output
@@ -534,28 +604,48 @@ def print_human(result: dict[str, Any]) -> None:
     where = machine_line(result["machine"])
     info = result["index"]
     if result["kind"] == "real":
-        print_table(f"Warm search — {result['embedder']} — {where}", [
-            ("index", f"{info['source']}: {info['documents']} docs, {info['pages']} pages, {info['chunks']} chunks"
-                      + (f", built in {info['build_s']} s" if info["build_s"] is not None else "")),
-            ("queries", f"{result['queries']} × {result['repeat']}"),
-            *_latency_rows(result, TARGET_REAL_P50_MS),
-        ])
+        print_table(
+            f"Warm search — {result['embedder']} — {where}",
+            [
+                (
+                    "index",
+                    f"{info['source']}: {info['documents']} docs, {info['pages']} pages, {info['chunks']} chunks"
+                    + (f", built in {info['build_s']} s" if info["build_s"] is not None else ""),
+                ),
+                ("queries", f"{result['queries']} × {result['repeat']}"),
+                *_latency_rows(result, TARGET_REAL_P50_MS),
+            ],
+        )
         return
-    print_table(f"Synthetic search — {info['chunks']} chunks — {result['embedder']} — {where}", [
-        ("index", f"{info['files']} files, {info['pages']} pages, dim {info['dim']}, vocabulary: {info['vocabulary']}"),
-        ("vectors", info["vectors"]),
-        ("build", f"generate+write {info['generate_and_write_s']} s, FTS index {info['fts_index_s']} s"),
-    ])
+    print_table(
+        f"Synthetic search — {info['chunks']} chunks — {result['embedder']} — {where}",
+        [
+            (
+                "index",
+                f"{info['files']} files, {info['pages']} pages, dim {info['dim']}, vocabulary: {info['vocabulary']}",
+            ),
+            ("vectors", info["vectors"]),
+            ("build", f"generate+write {info['generate_and_write_s']} s, FTS index {info['fts_index_s']} s"),
+        ],
+    )
     for name, variant in result["variants"].items():
         rows = [("queries", f"{variant['queries']} × {variant['repeat']}")]
         if name != "flat":
-            rows += [("ANN index build", f"{variant['index_build_s']} s"),
-                     ("vector recall@60", f"{variant['vector_recall_at_candidates']:.3f} vs exact, as the retriever "
-                                          f"queries; {variant[f'vector_recall_refine_{REFINE}']:.3f} with "
-                                          f"refine_factor={REFINE}"),
-                     ("ANN query alone", f"p50 {variant['ann_query_p50_ms']:.1f} ms; "
-                                         f"{variant[f'ann_query_refine_{REFINE}_p50_ms']:.1f} ms with refine_factor="
-                                         f"{REFINE}")]
+            rows += [
+                ("ANN index build", f"{variant['index_build_s']} s"),
+                (
+                    "vector recall@60",
+                    f"{variant['vector_recall_at_candidates']:.3f} vs exact, as the retriever "
+                    f"queries; {variant[f'vector_recall_refine_{REFINE}']:.3f} with "
+                    f"refine_factor={REFINE}",
+                ),
+                (
+                    "ANN query alone",
+                    f"p50 {variant['ann_query_p50_ms']:.1f} ms; "
+                    f"{variant[f'ann_query_refine_{REFINE}_p50_ms']:.1f} ms with refine_factor="
+                    f"{REFINE}",
+                ),
+            ]
         title = "brute-force vector search" if name == "flat" else f"ANN vector index {name.upper()}"
         print_table(f"  {title}", rows + _latency_rows(variant, TARGET_SYNTHETIC_P50_MS))
 
@@ -575,15 +665,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=50, help="queries for the synthetic run")
     parser.add_argument("--vocab-pages", type=int, default=40, help="pages per corpus PDF read for the vocabulary")
     parser.add_argument("--vocab-size", type=int, default=20000)
-    parser.add_argument("--ann", choices=("auto", "none", "all", *ANN_KINDS), default="auto",
-                        help="synthetic: ANN vector indexes to try (auto: both if brute force misses the target)")
-    parser.add_argument("--vectors-from", type=Path, default=None, metavar="DATA_DIR",
-                        help="synthetic: noisy copies of the chunk vectors of this index instead of random vectors")
-    parser.add_argument("--noise-cosine", type=float, default=0.9,
-                        help="synthetic with --vectors-from: cosine of each copy to its real vector")
+    parser.add_argument(
+        "--ann",
+        choices=("auto", "none", "all", *ANN_KINDS),
+        default="auto",
+        help="synthetic: ANN vector indexes to try (auto: both if brute force misses the target)",
+    )
+    parser.add_argument(
+        "--vectors-from",
+        type=Path,
+        default=None,
+        metavar="DATA_DIR",
+        help="synthetic: noisy copies of the chunk vectors of this index instead of random vectors",
+    )
+    parser.add_argument(
+        "--noise-cosine",
+        type=float,
+        default=0.9,
+        help="synthetic with --vectors-from: cosine of each copy to its real vector",
+    )
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--omp-threads", type=int, default=None,
-                        help="set OMP_NUM_THREADS for the embedder (1 avoids spin-wait stalls on a busy 2-core box)")
+    parser.add_argument(
+        "--omp-threads",
+        type=int,
+        default=None,
+        help="set OMP_NUM_THREADS for the embedder (1 avoids spin-wait stalls on a busy 2-core box)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     set_omp_threads(args.omp_threads)

@@ -65,9 +65,7 @@ class OfflineAnswerer:
         return score
 
 
-def quote(
-    question: str, result: SearchResult, scorer: Callable[[list[str]], list[float]] | None = None
-) -> Answer:
+def quote(question: str, result: SearchResult, scorer: Callable[[list[str]], list[float]] | None = None) -> Answer:
     """The best page's answering lines; the runner-up's too when it scored nearly as well."""
     first = result.passages[0]
     quoted = [p for p in result.passages[:2] if p is first or p.score >= first.score * SECOND_QUOTE]
