@@ -55,6 +55,7 @@ from bot.composition import Nik
 from bot.errors import ConfigError
 from bot.messages import ImageInput, Reply
 from storage.inbox import Delivery
+from storage.store import ChatKey
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,15 @@ class TeamsPlatform:
                     await renderer.render(reply)
 
         await self._continue(reference, turn)
+
+    async def notify(self, chat_id: str, text: str) -> None:
+        """A note of Nik's own (the scheduled sync's summary) into a chat Nik has been in."""
+        stored = await self._nik.store.reference(ChatKey("teams", chat_id))
+        if stored is None:
+            log.warning("no conversation reference for Teams chat %s yet: the note stays in the log", chat_id)
+            return
+        reference = ConversationReference().deserialize(stored)
+        await self._continue(reference, lambda renderer: renderer.send(text_activity(text)))
 
     # -- inbound -------------------------------------------------------------------
 

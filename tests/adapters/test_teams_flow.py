@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL import Image
 from teams_harness import ANNA, BEN, TITLE, serving
 
+from adapters.teams import TeamsPlatform
 from fakes import Calls, Text
 from knowledge.service import KnowledgeBase
 from storage.store import ChatKey
@@ -171,3 +172,18 @@ async def test_throttling_is_retried_and_a_cut_connection_is_not_resent(kb_dir: 
         assert (await teams.post(teams.fake.activity("personal_message", id="4", text="docs")))[0] == 201
         await teams.fake.wait_for(lambda: len(teams.fake.messages()) == 2)
     assert "Handbücher" in teams.fake.messages()[1].text
+
+
+async def test_a_note_of_nik_s_own_goes_to_a_chat_it_has_been_in(kb_dir: Path, sample_kb: KnowledgeBase) -> None:
+    async with serving(kb_dir, sample_kb, [SEARCH, Text(f"Fehlerstrom zu hoch [{TITLE}, S. 8].")]) as teams:
+        [platform] = teams.server.platforms
+        assert isinstance(platform, TeamsPlatform)
+        await platform.notify("19:never-seen@thread.v2", "niemand hört zu")  # no reference: only logged
+        assert not teams.fake.messages()
+        status, _ = await teams.post(teams.fake.activity("personal_message"))
+        assert status == 201
+        await teams.fake.wait_for(lambda: bool(teams.fake.messages()), timeout=30)
+        await teams.nik.dispatcher.drain()
+        await platform.notify(PERSONAL, "Geplante Indexierung: Index aktualisiert")
+    note = teams.fake.messages()[-1]
+    assert note.text == "Geplante Indexierung: Index aktualisiert" and note.conversation_id == PERSONAL
