@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from PIL import Image, ImageFilter, ImageOps
+
 from bot.messages import ImageInput
 from bot.photos import open_image
 from knowledge.catalog import brands_in
@@ -81,10 +83,22 @@ class PhotoReader:
         self._max_bytes = max_bytes
 
     def read(self, images: tuple[ImageInput, ...]) -> Reading:
+        """Each image once; an image without a code once more, contrast-stretched and
+        sharpened (glare and blur wash a display out: this wins back most such photos)."""
         lines: list[str] = []
         for image in images:
-            lines.extend(text_lines(self._ocr.read(open_image(image, self._max_bytes))))
+            pixels = open_image(image, self._max_bytes)
+            read = text_lines(self._ocr.read(pixels))
+            if not understand(read).has_code:
+                again = text_lines(self._ocr.read(_enhanced(pixels)))
+                read = again if understand(again).has_code else read
+            lines.extend(read)
         return understand(lines)
+
+
+def _enhanced(image: Image.Image) -> Image.Image:
+    gray = ImageOps.autocontrast(image.convert("L"), cutoff=1)
+    return gray.filter(ImageFilter.UnsharpMask(radius=3, percent=200)).convert("RGB")
 
 
 def understand(lines: list[str]) -> Reading:
