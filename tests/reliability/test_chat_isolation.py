@@ -23,6 +23,7 @@ from bot.commands import Commands
 from bot.conversation import Conversation
 from bot.llm import LlmClient
 from bot.messages import Answer, Clarification, IncomingMessage
+from bot.prompts import SYSTEM_PROMPT
 from knowledge.service import KnowledgeBase
 from storage.store import Store
 
@@ -52,7 +53,8 @@ class EchoModel:
     async def completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
-        sent = " | ".join(_text(m.get("content")) for m in body["messages"])
+        # Everything but the system prompt itself (Nik withholds answers that repeat it).
+        sent = " | ".join(_text(m.get("content")) for m in body["messages"] if m.get("content") != SYSTEM_PROMPT)
         message = {"role": "assistant", "content": f"Echo: {sent}"}
         if body.get("stream"):
             response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
