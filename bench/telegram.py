@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import statistics
@@ -39,8 +38,10 @@ from telegram.ext import Application, CommandHandler, ContextTypes  # noqa: E402
 
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "adapters"))
+sys.path.insert(0, str(HERE.parent / "tests"))
 
 from _common import emit, percentile  # noqa: E402
+from fakes import completion_reply  # noqa: E402
 from telegram_fake import TOKEN, FakeTelegram  # noqa: E402
 
 from adapters.serve import running  # noqa: E402
@@ -59,27 +60,7 @@ async def _instant(request: web.Request) -> web.StreamResponse:
     question = next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
     if isinstance(question, list):
         question = " ".join(p.get("text", "") for p in question if isinstance(p, dict))
-    message = {"role": "assistant", "content": f"Antwort auf: {question}"}
-    if body.get("stream"):  # private chats stream
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        base = {"id": "s", "object": "chat.completion.chunk", "created": int(time.time()), "model": "instant"}
-        for delta, finish in ((message, None), ({}, "stop")):
-            chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
-        return response
-    return web.json_response(
-        {
-            "id": "chatcmpl-bench",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": "instant",
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-        }
-    )
+    return await completion_reply(request, body, f"Antwort auf: {question}")
 
 
 async def _turns(api: FakeTelegram, count: int, first_chat: int) -> list[float]:

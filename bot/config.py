@@ -84,13 +84,7 @@ class Settings(BaseSettings):
     @classmethod
     def _plain_list(cls, value: object) -> frozenset[str]:
         """``a, b`` → {"a", "b"}; entries are compared as given (``telegram:-100123`` or a host name)."""
-        if isinstance(value, str):
-            entries = value.split(",")
-        elif isinstance(value, list | tuple | set | frozenset):
-            entries = [str(e) for e in value]
-        else:
-            raise ValueError("a comma-separated list")
-        return frozenset(e.strip() for e in entries if e.strip())
+        return frozenset(_entries(value, "a comma-separated list"))
 
     @field_validator("log_format")
     @classmethod
@@ -103,16 +97,8 @@ class Settings(BaseSettings):
     @classmethod
     def _admin_list(cls, value: object) -> frozenset[str]:
         """``telegram:123,teams:29:abc`` → {"telegram:123", "teams:29:abc"} (the id may hold colons)."""
-        if isinstance(value, str):
-            entries = value.split(",")
-        elif isinstance(value, list | tuple | set | frozenset):
-            entries = [str(e) for e in value]
-        else:
-            raise ValueError("a comma-separated list of 'platform:user_id'")
         admins = set()
-        for entry in (e.strip() for e in entries):
-            if not entry:
-                continue
+        for entry in _entries(value, "a comma-separated list of 'platform:user_id'"):
             platform, sep, user_id = entry.partition(":")
             if not sep or platform not in ADMIN_PLATFORMS or not user_id.strip():
                 raise ValueError(f"entries are 'platform:user_id' with platform {'/'.join(ADMIN_PLATFORMS)}")
@@ -137,6 +123,17 @@ class Settings(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return self.openai_api_key is not None or self.openai_base_url is not None
+
+
+def _entries(value: object, expected: str) -> list[str]:
+    """The non-empty, stripped entries of a comma-separated string (or of a list)."""
+    if isinstance(value, str):
+        entries = value.split(",")
+    elif isinstance(value, list | tuple | set | frozenset):
+        entries = [str(e) for e in value]
+    else:
+        raise ValueError(expected)
+    return [e.strip() for e in entries if e.strip()]
 
 
 def load_settings() -> Settings:

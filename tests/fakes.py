@@ -175,3 +175,29 @@ class ScriptedOpenAI:
 def _error(code: int, message: str) -> web.Response:
     kind = "rate_limit_exceeded" if code == 429 else "server_error"
     return web.json_response({"error": {"message": message, "type": kind, "param": None, "code": kind}}, status=code)
+
+
+async def completion_reply(request: web.Request, body: dict[str, Any], content: str) -> web.StreamResponse:
+    """A final assistant message ``content`` in the form ``body`` asked for: SSE chunks when
+    it streams, one JSON completion otherwise. For fakes that compute their answer."""
+    message = {"role": "assistant", "content": content}
+    if body.get("stream"):
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        base = {"id": "s", "object": "chat.completion.chunk", "created": int(time.time()), "model": "fake"}
+        for delta, finish in ((message, None), ({}, "stop")):
+            chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+    return web.json_response(
+        {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": "fake",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
+    )

@@ -10,7 +10,6 @@ adversarial prompts. No request made for B, and no reply to B, may hold a canary
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from bot.conversation import Conversation
 from bot.llm import LlmClient
 from bot.messages import Answer, Clarification, IncomingMessage
 from bot.prompts import SYSTEM_PROMPT
+from fakes import completion_reply
 from knowledge.service import KnowledgeBase
 from storage.store import Store
 
@@ -55,27 +55,7 @@ class EchoModel:
         self.requests.append(body)
         # Everything but the system prompt itself (Nik withholds answers that repeat it).
         sent = " | ".join(_text(m.get("content")) for m in body["messages"] if m.get("content") != SYSTEM_PROMPT)
-        message = {"role": "assistant", "content": f"Echo: {sent}"}
-        if body.get("stream"):
-            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-            await response.prepare(request)
-            base = {"id": "e", "object": "chat.completion.chunk", "created": int(time.time()), "model": "echo"}
-            for delta, finish in (({"role": "assistant", "content": message["content"]}, None), ({}, "stop")):
-                chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-                await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            await response.write(b"data: [DONE]\n\n")
-            await response.write_eof()
-            return response
-        return web.json_response(
-            {
-                "id": "e",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": "echo",
-                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-            }
-        )
+        return await completion_reply(request, body, f"Echo: {sent}")
 
 
 def _text(content: Any) -> str:
