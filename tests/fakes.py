@@ -74,11 +74,7 @@ class ScriptedOpenAI:
     async def __aenter__(self) -> ScriptedOpenAI:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.2)  # do not wait for scripted delays
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = int(self._runner.addresses[0][1])
+        self._runner, self._port = await start_on_loopback(app)
         return self
 
     async def __aexit__(
@@ -175,6 +171,14 @@ class ScriptedOpenAI:
 def _error(code: int, message: str) -> web.Response:
     kind = "rate_limit_exceeded" if code == 429 else "server_error"
     return web.json_response({"error": {"message": message, "type": kind, "param": None, "code": kind}}, status=code)
+
+
+async def start_on_loopback(app: web.Application) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on 127.0.0.1 at a free port: the runner (clean it up) and the port."""
+    runner = web.AppRunner(app, shutdown_timeout=0.2)  # do not wait for scripted delays
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, int(runner.addresses[0][1])
 
 
 async def completion_reply(request: web.Request, body: dict[str, Any], content: str) -> web.StreamResponse:

@@ -28,6 +28,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from adapters.teams.auth import Cloud
+from fakes import start_on_loopback
 
 FIXTURES = Path(__file__).parent / "fixtures" / "teams"
 APP_ID = "00000000-0000-0000-0000-00000000b07"
@@ -113,10 +114,7 @@ class FakeBotFramework:
         app.router.add_post("/teams/v3/conversations/{cid}/activities/{reply_to}", self._post)
         app.router.add_put("/teams/v3/conversations/{cid}/activities/{aid}", self._put)
         app.router.add_get("/attachments/{name}", self._image)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.2)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = int(self._runner.addresses[0][1])
+        self._runner, self._port = await start_on_loopback(app)
         return self
 
     async def __aexit__(

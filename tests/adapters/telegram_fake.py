@@ -25,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
+from fakes import start_on_loopback
+
 TOKEN = "123456:TEST-token_abc"
 BOT_ID = 123456
 BOT_NAME = "NikTestBot"
@@ -74,10 +76,7 @@ class FakeTelegram:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._method)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.2)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = int(self._runner.addresses[0][1])
+        self._runner, self._port = await start_on_loopback(app)
         return self
 
     async def __aexit__(

@@ -23,7 +23,7 @@ from bot.conversation import Conversation
 from bot.llm import LlmClient
 from bot.messages import Answer, Clarification, IncomingMessage
 from bot.prompts import SYSTEM_PROMPT
-from fakes import completion_reply
+from fakes import completion_reply, start_on_loopback
 from knowledge.service import KnowledgeBase
 from storage.store import Store
 
@@ -69,11 +69,7 @@ async def echo() -> AsyncIterator[EchoModel]:
     model = EchoModel()
     app = web.Application()
     app.router.add_post("/v1/chat/completions", model.completions)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    model.port = int(runner.addresses[0][1])
+    runner, model.port = await start_on_loopback(app)
     yield model
     await runner.cleanup()
 
