@@ -92,11 +92,11 @@ def llm_label(settings: Settings) -> str:
     return settings.llm_model if settings.llm_configured else "offline"
 
 
-async def _forget_old_claims(store: Store) -> None:
+async def _forget_old_claims(store: Store, inbox: Inbox) -> None:
     """Platforms stop re-delivering within a day; older claims and answered updates can go."""
     before = utc_now() - CLAIMS_KEPT
     await store.prune_processed(before)
-    await Inbox(store.engine).prune(before)
+    await inbox.prune(before)
 
 
 async def _prune_photos(photos: PhotoStore) -> None:
@@ -133,10 +133,11 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
             photos=photos,
             metrics=metrics,
         )
+        inbox = Inbox(store.engine)
         dispatcher = Dispatcher(
-            Inbox(store.engine),
+            inbox,
             lease=timedelta(seconds=settings.turn_lease_seconds),
-            chores=(partial(_forget_old_claims, store), partial(_prune_photos, photos.store)),
+            chores=(partial(_forget_old_claims, store, inbox), partial(_prune_photos, photos.store)),
         )
         yield Nik(settings, kb, store, engine, conversation, dispatcher, metrics, commands)
     finally:
