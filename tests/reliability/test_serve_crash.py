@@ -12,10 +12,10 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
-from telegram_fake import TOKEN, FakeTelegram
+from serve_process import serve_env, start_serve, stop_serve
+from telegram_fake import FakeTelegram
 
 from fakes import ScriptedOpenAI, Text
 
@@ -25,33 +25,8 @@ LEASE_SECONDS = 3
 
 
 def start_serving(kb_dir: Path, api: FakeTelegram, llm: ScriptedOpenAI, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(kb_dir),
-        "NIK_DATA_DIR": str(kb_dir),
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_BASE_URL": api.root,
-        "OPENAI_API_KEY": "sk-test",
-        "OPENAI_BASE_URL": llm.base_url,
-        "NIK_LLM_MODEL": "scripted-model",
-        "NIK_HOST": "127.0.0.1",
-        "NIK_PORT": "0",
-        "NIK_TURN_LEASE_SECONDS": str(LEASE_SECONDS),
-        "NIK_REINDEX_CRON": "off",
-        "NIK_LOG_LEVEL": "INFO",
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "adapters.cli", "serve"], env=env, stdout=out, stderr=out)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    env = serve_env(kb_dir, api, llm, NIK_TURN_LEASE_SECONDS=str(LEASE_SECONDS), NIK_LOG_LEVEL="INFO")
+    return start_serve(env, log)
 
 
 async def test_a_message_in_flight_when_serve_is_killed_is_answered_once_after_restart(
@@ -71,7 +46,7 @@ async def test_a_message_in_flight_when_serve_is_killed_is_answered_once_after_r
             os.kill(doomed.pid, signal.SIGKILL)
             doomed.wait(timeout=10)
         finally:
-            stop(doomed)
+            stop_serve(doomed, timeout=15)
         assert doomed.returncode == -signal.SIGKILL
         assert not [t for t in api.texts(CHAT) if "E013" in t]
 
@@ -80,7 +55,7 @@ async def test_a_message_in_flight_when_serve_is_killed_is_answered_once_after_r
             await api.wait_for(lambda: any("Isolationsfehler" in t for t in api.texts(CHAT)), timeout=90)
             await asyncio.sleep(LEASE_SECONDS + 1)  # time enough for a wrong second answer
         finally:
-            stop(second)
+            stop_serve(second, timeout=15)
     answers = [t for t in api.texts(CHAT) if "Isolationsfehler" in t]
     assert len(answers) == 1, api.texts(CHAT)
     assert second.returncode == 0, log.read_text(errors="replace")[-3000:]  # SIGTERM: a clean stop

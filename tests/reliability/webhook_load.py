@@ -11,18 +11,16 @@ duplicated ones. Used by ``tests/reliability/test_webhook_load.py`` (short) and
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from telegram_fake import TOKEN, FakeTelegram
+from serve_process import serve_env, start_serve, stop_serve
+from telegram_fake import FakeTelegram
 
 from fakes import ScriptedOpenAI, Text
 
@@ -78,24 +76,16 @@ async def run_load(
     log = data_dir / "serve-load.log"
     script = [Text(ANSWER) for _ in range(total * 4 + 50)]  # answers and the summaries of long chats
     async with FakeTelegram() as api, ScriptedOpenAI(script) as llm:
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": str(data_dir),
-            "NIK_DATA_DIR": str(data_dir),
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_BASE_URL": api.root,
-            "TELEGRAM_WEBHOOK_URL": f"https://nik.example.org{PATH}",
-            "TELEGRAM_WEBHOOK_SECRET": SECRET,
-            "OPENAI_API_KEY": "sk-test",
-            "OPENAI_BASE_URL": llm.base_url,
-            "NIK_LLM_MODEL": "scripted-model",
-            "NIK_HOST": "127.0.0.1",
-            "NIK_PORT": str(port),
-            "NIK_RATE_LIMIT": "0",
-            "NIK_REINDEX_CRON": "off",
-        }
-        with log.open("ab") as out:
-            server = subprocess.Popen([sys.executable, "-m", "adapters.cli", "serve"], env=env, stdout=out, stderr=out)
+        env = serve_env(
+            data_dir,
+            api,
+            llm,
+            TELEGRAM_WEBHOOK_URL=f"https://nik.example.org{PATH}",
+            TELEGRAM_WEBHOOK_SECRET=SECRET,
+            NIK_PORT=str(port),
+            NIK_RATE_LIMIT="0",
+        )
+        server = start_serve(env, log)
         try:
             base = f"http://127.0.0.1:{port}"
             async with aiohttp.ClientSession() as http:
@@ -140,12 +130,7 @@ async def run_load(
             duplicated = sum(max(0, got - expected.get(chat, 0)) for chat, got in per_chat.items())
             rss = _rss_mb(server.pid)
         finally:
-            if server.poll() is None:
-                server.send_signal(signal.SIGTERM)
-                try:
-                    server.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    server.kill()
+            stop_serve(server)
     ms = [value * 1000 for value in latencies]
     return LoadResult(
         sent=total,
