@@ -68,6 +68,7 @@ class SearchResult:
     confident: bool
     reason: str = ""  # why confidence is low, for logs and /search output
     uncovered_brands: tuple[str, ...] = ()  # brands the question names that no manual covers
+    signals: tuple[tuple[str, float], ...] = ()  # the evidence the confidence verdict weighed (name, value)
 
     def __iter__(self) -> Iterator[Passage]:
         return iter(self.passages)

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -31,7 +32,7 @@ from knowledge.catalog import brands_in
 from knowledge.embedder import Embedder, Vectors
 from knowledge.index import IndexState
 from knowledge.models import DocumentInfo, Passage, SearchResult
-from knowledge.text import fold, query_groups, words
+from knowledge.text import STOPWORDS, fold, model_parts, query_groups, words
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,48 @@ class Candidate:
     score: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """The weights of page ranking, chosen on the generated question set (bench/tune.py)."""
+
+    lexical: float = LEXICAL_SHARE  # share of BM25 in a chunk's score; the rest is cosine
+    candidates: int = CANDIDATES  # depth of each candidate list
+    support: float = 0.0  # share of a page's second-best chunk added to its best
+    neighbour: float = 0.0  # share of an adjacent page's best chunk added (tables that run on)
+    named: float = 0.0  # added for a manual the question names by model or version
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a question asks for, before any candidate is fetched."""
+
+    query: str
+    files: set[str] | None  # the manuals in scope (None: all)
+    doubt: str  # why the subject is not covered ("" if it is)
+    uncovered: tuple[str, ...]
+    named: frozenset[str]  # manuals the question names by model or version
+    groups: list[tuple[str, ...]]
+    terms: list[str]
+    vector: Vectors
+    rarity: tuple[float, ...] = ()  # per group: idf of its rarest known term (0: no chunk has any)
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """Raw candidates of both sides (rows as LanceDB returns them)."""
+
+    fts: list[dict[str, object]]
+    vec: list[dict[str, object]]
+
+
 class Retriever:
-    def __init__(self, embedder: Embedder, reranker: Reranker | None = None) -> None:
+    def __init__(self, embedder: Embedder, reranker: Reranker | None = None, ranking: Ranking | None = None) -> None:
         self._embedder = embedder
         self._reranker = reranker
+        self.ranking = ranking or Ranking()
         self._brands: tuple[tuple[int, int], dict[str, frozenset[str]]] = ((-1, -1), {})
+        self._names: tuple[tuple[int, int], dict[str, frozenset[str]]] = ((-1, -1), {})
+        self._frequency: tuple[tuple[int, int], dict[str, int], int] = ((-1, -1), {}, 0)
 
     def search(
         self,
@@ -88,24 +126,56 @@ class Retriever:
         query = query.strip()
         if not query:
             return SearchResult(query, (), False, "empty query")
+        plan = self.plan(state, query, product, chunks)
+        if plan.files is not None and not plan.files:
+            return SearchResult(query, (), False, plan.doubt or "no manual matches the product")
+        pool = self.pool(chunks, plan, mode, self.ranking.candidates)
+        return self.rank(state, plan, pool, k, mode, self.ranking)
+
+    def plan(self, state: IndexState, query: str, product: str | None = None, chunks: Table | None = None) -> Plan:
         files, doubt = self._scope(state, query, product)
-        uncovered = tuple(brands_in(query)) if doubt else ()
-        if files is not None and not files:
-            return SearchResult(query, (), False, doubt or "no manual matches the product")
-        where = _in_filter(files)
         groups = query_groups(query)
-        terms = list(dict.fromkeys(t for g in groups for t in g))
-        vector = self._embedder.query(query)
-        fts = self._fts(chunks, terms, where) if mode != "vector" else []
-        vec = self._vector(chunks, vector, where) if mode != "fts" else []
-        fused = _fuse(fts, vec, vector, mode)
-        passages = _newest_first(_per_page(fused, state), state)
+        frequency, total = self._term_frequency(state, chunks)
+        return Plan(
+            query=query,
+            files=files,
+            doubt=doubt,
+            uncovered=tuple(brands_in(query)) if doubt else (),
+            named=self._named(state, query, files),
+            groups=groups,
+            terms=list(dict.fromkeys(t for g in groups for t in g)),
+            vector=self._embedder.query(query),
+            rarity=tuple(_rarity(g, frequency, total) for g in groups),
+        )
+
+    def _term_frequency(self, state: IndexState, chunks: Table | None) -> tuple[dict[str, int], int]:
+        """In how many chunks each term occurs, and how many chunks there are; once per index revision."""
+        version = (state.version, state.revision)
+        if chunks is not None and self._frequency[0] != version:
+            counts: dict[str, int] = {}
+            rows = chunks.search().select(["terms"]).limit(max(chunks.count_rows(), 1)).to_list()
+            for row in rows:
+                for term in set(str(row["terms"]).split()):
+                    counts[term] = counts.get(term, 0) + 1
+            self._frequency = (version, counts, len(rows))
+        return self._frequency[1], self._frequency[2]
+
+    def pool(self, chunks: Table, plan: Plan, mode: Mode, depth: int) -> Pool:
+        where = _in_filter(plan.files)
+        fts = self._fts(chunks, plan.terms, where, depth) if mode != "vector" else []
+        vec = self._vector(chunks, plan.vector, where, depth) if mode != "fts" else []
+        return Pool(fts, vec)
+
+    def rank(self, state: IndexState, plan: Plan, pool: Pool, k: int, mode: Mode, ranking: Ranking) -> SearchResult:
+        fused = _fuse(pool.fts[: ranking.candidates], pool.vec[: ranking.candidates], plan, mode, ranking)
+        passages = _newest_first(_per_page(fused, state, ranking), state)
         if self._reranker is not None and mode == "hybrid" and passages:
-            passages = self._rerank(query, passages)
+            passages = self._rerank(plan.query, passages)
         passages = passages[:k]
         floor = next((v for prefix, v in TOPIC_FLOOR.items() if self._embedder.name.startswith(prefix)), 0.0)
-        confident, reason = _confidence(groups, fused, passages, doubt, floor)
-        return SearchResult(query, tuple(passages), confident, reason, uncovered)
+        confident, reason = _confidence(plan.groups, fused, passages, plan.doubt, floor)
+        signals = tuple(evidence(plan, fused, passages).items())
+        return SearchResult(plan.query, tuple(passages), confident, reason, plan.uncovered, signals)
 
     def _scope(self, state: IndexState, query: str, product: str | None) -> tuple[set[str] | None, str]:
         """Files to search (None: all) and a doubt about the question's subject."""
@@ -125,6 +195,27 @@ class Retriever:
             return brand_files, ""
         return None, f"no indexed manual covers {', '.join(named)}"
 
+    def _named(self, state: IndexState, query: str, files: set[str] | None) -> frozenset[str]:
+        """The manuals among ``files`` whose title, file name or products carry the most of
+        the question's model and version words that not every one of them carries."""
+        names = self._document_names(state)
+        scope = [f for f in names if files is None or f in files]
+        if len(scope) < 2:
+            return frozenset()
+        asked = set(name_tokens(query))
+        shared = frozenset.intersection(*(names[f] for f in scope))
+        counts = {f: len((names[f] - shared) & asked) for f in scope}
+        best = max(counts.values())
+        if best == 0:
+            return frozenset()
+        return frozenset(f for f, n in counts.items() if n == best)
+
+    def _document_names(self, state: IndexState) -> dict[str, frozenset[str]]:
+        version = (state.version, state.revision)
+        if self._names[0] != version:
+            self._names = (version, {d.info.file: frozenset(name_tokens(_descriptor(d.info))) for d in state.documents})
+        return self._names[1]
+
     def _document_brands(self, state: IndexState) -> dict[str, frozenset[str]]:
         """Each manual's brands (manufacturer and brands its title/products name), once per index revision."""
         version = (state.version, state.revision)
@@ -135,15 +226,15 @@ class Retriever:
             self._brands = (version, brands)
         return self._brands[1]
 
-    def _fts(self, chunks: Table, terms: list[str], where: str | None) -> list[dict[str, object]]:
+    def _fts(self, chunks: Table, terms: list[str], where: str | None, depth: int) -> list[dict[str, object]]:
         if not terms:
             return []
         search = chunks.search(" ".join(terms), query_type="fts", fts_columns="terms").select(_FTS_COLUMNS)
         if where:
             search = search.where(where, prefilter=True)
-        return list(search.limit(CANDIDATES).to_list())
+        return list(search.limit(depth).to_list())
 
-    def _vector(self, chunks: Table, vector: Vectors, where: str | None) -> list[dict[str, object]]:
+    def _vector(self, chunks: Table, vector: Vectors, where: str | None, depth: int) -> list[dict[str, object]]:
         search = chunks.search(vector, vector_column_name="vector")
         assert isinstance(search, LanceVectorQueryBuilder)
         # refine_factor re-scores ANN hits exactly (recall 0.67 → 0.97 at 100k chunks);
@@ -151,7 +242,7 @@ class Retriever:
         search = search.distance_type("cosine").refine_factor(10).select(_VECTOR_COLUMNS)
         if where:
             search = search.where(where, prefilter=True)
-        return list(search.limit(CANDIDATES).to_list())
+        return list(search.limit(depth).to_list())
 
     def _rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
         head = passages[:30]
@@ -168,10 +259,23 @@ class Retriever:
         return ranked + passages[len(head) :]
 
 
-def _fuse(fts: list[dict[str, object]], vec: list[dict[str, object]], query: Vectors, mode: Mode) -> list[Candidate]:
+def name_tokens(text: str) -> list[str]:
+    """Words a technician uses to name a model or edition: folded words, their letter and
+    digit runs, and version marks inside them ("SmartEVSEv2" → ``v2``, "V1.24" → ``v1``)."""
+    folded = fold(text.replace("_", " "))
+    tokens = [w for w in words(folded) if w not in STOPWORDS and not (w.isdigit() and len(w) < 3)]
+    tokens += [part for w in tokens for part in model_parts(w) if not (part.isdigit() and len(part) < 3)]
+    tokens += re.findall(r"(?<![a-z])v\d+|(?<=[a-z])v\d+", folded)
+    return list(dict.fromkeys(tokens))
+
+
+def _fuse(
+    fts: list[dict[str, object]], vec: list[dict[str, object]], plan: Plan, mode: Mode, ranking: Ranking
+) -> list[Candidate]:
     """Union of both candidate lists, scored with everything known about each:
     BM25 relative to the best BM25, and cosine (computed for every candidate from
-    its stored vector) relative to the candidates' spread."""
+    its stored vector) relative to the candidates' spread; plus the bonus of a
+    manual the question names."""
     found: dict[tuple[str, int, int], Candidate] = {}
     for row in fts:
         found[_key(row)] = Candidate(_key(row), row, bm25=float(row["_score"]))  # type: ignore[arg-type]
@@ -179,6 +283,7 @@ def _fuse(fts: list[dict[str, object]], vec: list[dict[str, object]], query: Vec
         found.setdefault(_key(row), Candidate(_key(row), row))
     if not found:
         return []
+    query = plan.vector
     cosines = {key: float(np.dot(np.asarray(c.row["vector"], dtype=np.float32), query)) for key, c in found.items()}
     top_bm25 = max((c.bm25 for c in found.values()), default=0.0) or 1.0
     high = max(cosines.values())
@@ -188,36 +293,48 @@ def _fuse(fts: list[dict[str, object]], vec: list[dict[str, object]], query: Vec
     def score(c: Candidate) -> float:
         lexical = c.bm25 / top_bm25
         dense = (cosines[c.key] - low) / spread
+        bonus = ranking.named if c.key[0] in plan.named else 0.0
         if mode == "fts":
-            return lexical
+            return lexical + bonus
         if mode == "vector":
-            return cosines[c.key]
-        return LEXICAL_SHARE * lexical + (1 - LEXICAL_SHARE) * dense
+            return cosines[c.key] + bonus
+        return ranking.lexical * lexical + (1 - ranking.lexical) * dense + bonus
 
     scored = [replace(c, cosine=cosines[c.key], score=score(c)) for c in found.values()]
     return sorted(scored, key=lambda c: c.score, reverse=True)
 
 
-def _per_page(candidates: list[Candidate], state: IndexState) -> list[Passage]:
+def _per_page(candidates: list[Candidate], state: IndexState, ranking: Ranking) -> list[Passage]:
+    """One passage per page, the page scored by its best chunk, a share of its second
+    best, and a share of the best chunk of the page before or after it."""
     titles = {d.info.file: d.info.title for d in state.documents}
-    seen: set[tuple[str, int]] = set()
-    passages: list[Passage] = []
-    for c in candidates:
-        file, page = str(c.row["file"]), int(c.row["page"])  # type: ignore[call-overload]
-        if (file, page) in seen:
-            continue
-        seen.add((file, page))
-        passages.append(
-            Passage(
-                file,
-                titles.get(file, str(c.row["title"])),
-                page,
-                str(c.row["text"]),
-                round(c.score, 6),
-                str(c.row["section"]),
-            )
+    best: dict[tuple[str, int], Candidate] = {}
+    second: dict[tuple[str, int], float] = {}
+    for c in candidates:  # best first
+        page = (c.key[0], c.key[1])
+        if page not in best:
+            best[page] = c
+        elif page not in second:
+            second[page] = c.score
+
+    def page_score(page: tuple[str, int]) -> float:
+        around = max(
+            (best[n].score for n in ((page[0], page[1] - 1), (page[0], page[1] + 1)) if n in best), default=0.0
         )
-    return passages
+        return best[page].score + ranking.support * second.get(page, 0.0) + ranking.neighbour * around
+
+    scored = sorted(((page_score(page), c) for page, c in best.items()), key=lambda pair: pair[0], reverse=True)
+    return [
+        Passage(
+            c.key[0],
+            titles.get(c.key[0], str(c.row["title"])),
+            c.key[1],
+            str(c.row["text"]),
+            round(score, 6),
+            str(c.row["section"]),
+        )
+        for score, c in scored
+    ]
 
 
 def _newest_first(passages: list[Passage], state: IndexState) -> list[Passage]:
@@ -247,6 +364,41 @@ def _edition(file: str) -> tuple[int, ...]:
 def _overlap(a: str, b: str) -> float:
     first, second = set(words(a)), set(words(b))
     return len(first & second) / max(min(len(first), len(second)), 1)
+
+
+def _rarity(group: tuple[str, ...], frequency: dict[str, int], total: int) -> float:
+    found = [frequency[t] for t in group if frequency.get(t)]
+    return math.log(1 + total / min(found)) if found else 0.0
+
+
+def evidence(plan: Plan, fused: list[Candidate], passages: Sequence[Passage]) -> dict[str, float]:
+    """Signals that tell an answered question from one the manuals do not answer."""
+    if not fused or not passages:
+        return {}
+    top = next((c for c in fused if (c.key[0], c.key[1]) == (passages[0].file, passages[0].page)), fused[0])
+    terms = set(str(top.row.get("terms", "")).split())
+    covered = [any(t in terms for t in g) for g in plan.groups]
+    known = [r > 0 for r in plan.rarity] if plan.rarity else [True] * len(plan.groups)
+    weights = list(plan.rarity) if plan.rarity else [1.0] * len(plan.groups)
+    n_known = sum(known)
+    codes = [t for g in plan.groups for t in g if re.fullmatch(r"c[a-z]?\d+", t)]
+    numbers = {re.sub(r"^c[a-z]?", "", code) for code in codes}
+    code_found = any(code in terms for code in codes) or bool(numbers & terms)
+    return {
+        "code_asked": float(bool(codes)),
+        "code_missing": float(bool(codes) and not code_found),
+        "coverage": sum(covered) / max(len(covered), 1),
+        "known_coverage": sum(c for c, k in zip(covered, known, strict=True) if k) / max(n_known, 1),
+        "weighted_coverage": sum(w for w, c in zip(weights, covered, strict=True) if c) / max(sum(weights), 1e-6),
+        "unknown_share": 1 - n_known / max(len(known), 1),
+        "bm25": top.bm25,
+        "cosine": top.cosine,
+        "closest": max(c.cosine for c in fused),
+        "gap": (passages[0].score - passages[1].score) / max(passages[0].score, 1e-6) if len(passages) > 1 else 1.0,
+        "scoped": float(plan.files is not None),
+        "named": float(bool(plan.named)),
+        "groups": float(len(plan.groups)),
+    }
 
 
 def _confidence(

@@ -65,6 +65,14 @@ class KnowledgeBase:
         return self._embedder
 
     @property
+    def retriever(self) -> Retriever:
+        return self._retriever
+
+    def chunks_table(self) -> Table:
+        """The current index version's chunk table (for evaluation tools that re-rank offline)."""
+        return self._current().chunks
+
+    @property
     def ocr(self) -> Ocr | None:
         """What reads scanned pages while indexing (None: they stay unsearchable)."""
         return self._ocr

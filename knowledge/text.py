@@ -55,6 +55,10 @@ _CODE_CONFUSIONS = str.maketrans({"£": "E", "€": "E"})
 _TABLE_CODE = re.compile(r"^\s*0*(\d{1,4})\s*(?:=|\|)\s*[^\W\d_]", re.MULTILINE)
 # ... or the code in the last of two cells: "Battery voltage too high | 2"
 _TRAILING_CODE = re.compile(r"^[^|\d\n]{3,60} \| 0*(\d{1,4})\s*$", re.MULTILINE)
+# Bits of a status word and hex values, however they are written: "Bit24", "BIT 24",
+# "bit 24 gesetzt" → ``bit24``; "0x0200", "0200H", "0200h" → ``x200`` (a hex part needs a digit).
+_BIT = re.compile(r"\bbit\s*[-:#]?\s*0*(\d{1,2})\b", re.IGNORECASE)
+_HEX = re.compile(r"\b0x0*([0-9a-f]{1,8})\b|\b0*((?=[a-f]*\d)[0-9a-f]{1,8})h\b", re.IGNORECASE)
 _HYPHENATED = re.compile(r"\b([^\W\d_]{2,})-([^\W\d_]{2,})\b")
 BEFORE = 1  # lines quoted above the best one
 FIRST_SPAN = 4  # the best line's block: the line before it, itself and the lines after
@@ -109,6 +113,13 @@ def error_codes(text: str) -> list[str]:
     return codes
 
 
+def number_forms(text: str) -> list[str]:
+    """Canonical bit and hex terms: "Bit 24" → ``bit24``, "0x0200" / "0200H" → ``x200``."""
+    bits = [f"bit{int(n)}" for n in _BIT.findall(text)]
+    hexes = [f"x{(a or b).lower() or '0'}" for a, b in _HEX.findall(text)]
+    return bits + hexes
+
+
 def table_codes(text: str) -> list[str]:
     """Code terms of code-table rows: "36=input polarity reversed", "Fault | 2"."""
     return [f"c{int(n)}" for n in (*_TABLE_CODE.findall(text), *_TRAILING_CODE.findall(text))]
@@ -145,6 +156,7 @@ def index_terms(text: str, language: str) -> list[str]:
     """Terms stored in the FTS column for a chunk in ``language``."""
     terms: list[str] = error_codes(text)
     terms.extend(table_codes(text))
+    terms.extend(number_forms(text))
     # "Pre-charge" is also found as "precharge", "DC-Trennschalter" as "dctrennschalter"
     joined = " ".join(a + b for a, b in _HYPHENATED.findall(text))
     text = f"{text}\n{joined}" if joined else text
@@ -169,6 +181,7 @@ def query_groups(text: str) -> list[tuple[str, ...]]:
     codes = error_codes(text)
     if codes:
         groups.append(tuple(dict.fromkeys(codes)))
+    groups.extend((form,) for form in dict.fromkeys(number_forms(text)))
     for word in words(text):
         if word in STOPWORDS or word in QUESTION_NOISE:
             continue

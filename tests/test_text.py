@@ -151,3 +151,24 @@ def test_best_lines_of_an_error_code_leaves_other_codes_rows_out() -> None:
     lines = best_lines(table, "Was heißt Error 302?", limit=6)
     assert "Error: 302 | AC-Kabel prüfen" in lines
     assert not any("301" in line or "303" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("asked", "printed"),
+    [
+        ("bit 24 gesetzt", "Bit24 Grid Lost Fault"),
+        ("BIT 9", "bit9: utility loss"),
+        ("RTN 02H", "RTN=0x02 command not supported"),
+        ("register 0x0200", "0200H | Battery voltage"),
+    ],
+)
+def test_bits_and_hex_values_meet_however_written(asked: str, printed: str) -> None:
+    query = set(query_terms(asked))
+    manual = set(index_terms(printed, "en"))
+    assert {t for t in query & manual if t.startswith(("bit", "x"))}
+
+
+def test_a_hex_value_needs_a_digit_and_different_bits_do_not_meet() -> None:
+    assert not {t for t in index_terms("each branch", "en") if t.startswith("x")}
+    shared = set(query_terms("bit 24")) & set(index_terms("Bit25 Fan fault", "en"))
+    assert not {t for t in shared if t.startswith("bit") and t != "bit"}
