@@ -348,7 +348,7 @@ _FAULT_PAGE = re.compile(
     re.IGNORECASE,
 )
 _FAULTY = re.compile(
-    r"fault|error|fail|fehler|too |\bhigh|\blow\b|over|under|abnormal|\blost\b|\bloss\b|short|stuck|locked|"
+    r"(?<!de)fault|error|fail|fehler|too |\bhigh|\blow\b|over|under|abnormal|\blost\b|\bloss\b|short|stuck|locked|"
     r"\bopen\b|miswired|disconnect|reversed|missing|overheat|issue|störung|gestört|defekt|fout|storing",
     re.I,
 )
@@ -502,7 +502,8 @@ def _row(text: str, page: int, fault_page: bool, menu_page: bool) -> Iterable[Ro
             yield Row("register", _clean(label), address, text, page, "address")
         return
     label, value = cells[0], " | ".join(cells[1:3])
-    if _label_ok(label) and _VALUE.search(value) and not _VALUE.search(label):
+    code_like = "{" in value or value.lower().count("0x") > 1
+    if _label_ok(label) and _VALUE.search(value) and not _VALUE.search(label) and not code_like:
         yield Row("spec", _clean(label), value, text, page)
 
 
@@ -613,9 +614,9 @@ def gold_pages(row: Row, manual: Manual) -> tuple[int, ...] | None:
     return pages
 
 
-def _printed_elsewhere(pattern: str, manual: Manual, pages: tuple[int, ...]) -> bool:
+def _printed_elsewhere(pattern: str, manual: Manual, pages: tuple[int, ...], at_least: int = 1) -> bool:
     found = re.compile(r"(?<![\w])" + pattern + r"(?![\w])")
-    return any(found.search(text) for n, text in enumerate(manual.folded, start=1) if n not in pages)
+    return sum(1 for n, text in enumerate(manual.folded, start=1) if n not in pages and found.search(text)) >= at_least
 
 
 def in_sibling(row: Row, manual: Manual, manuals: Sequence[Manual]) -> bool:
@@ -852,6 +853,8 @@ def answerable(manuals: Sequence[Manual], rng: random.Random) -> list[Item]:
             pages = gold_pages(row, manual)
             if pages is None:
                 continue
+            if row.sub == "hex" and _printed_elsewhere(re.escape(fold(row.key)), manual, pages, at_least=3):
+                continue  # a short hex code that many tables of the manual use
             if row.sub == "bit" and _printed_elsewhere(rf"bit\s?0*{row.key}", manual, pages):
                 # the bit number alone names many bitfields of this manual: ask by its meaning
                 if _printed_elsewhere(re.escape(fold(row.detail)), manual, pages):
