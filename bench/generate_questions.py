@@ -38,7 +38,7 @@ import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,7 +51,7 @@ from knowledge.text import fold
 SEED = 11
 GROUP_PAGES = 1  # pages per split group
 HELDOUT_SHARE = 0.45
-PER_MANUAL = 26  # answerable questions per manual at most
+PER_MANUAL = 25  # answerable questions per manual at most
 PER_CLASS_MANUAL = 10  # ... and per class within a manual
 UNANSWERABLE_SHARE = 0.14
 MAX_ANSWER = 170  # characters: longer rows are not quotable answers
@@ -213,6 +213,22 @@ TERMS: dict[str, str] = {
     "aansluiten": "anschließen",
     "aardlek": "Fehlerstrom",
     "laadstation": "Ladestation",
+    "kort": "kurz",
+    "aan": "an",
+    "uit": "aus",
+    "knippert": "blinkt",
+    "knipperen": "blinken",
+    "flashing": "blinkt",
+    "flashes": "blinkt",
+    "blink": "blinkt",
+    "slow": "langsam",
+    "fast": "schnell",
+    "green": "grün",
+    "groen": "grün",
+    "red": "rot",
+    "rood": "rot",
+    "blauw": "blau",
+    "oranje": "orange",
     "kabel": "Kabel",
     "instellen": "einstellen",
     "groepenkast": "Verteiler",
@@ -311,7 +327,9 @@ _CODE_WORD = re.compile(
 _TABLE_CODE = re.compile(r"^0*(?P<code>\d{1,3})\s*(?:=|\|)\s*(?P<text>[A-Za-zÄÖÜäöü][^|]{3,70})$")
 _TRAILING_CODE = re.compile(r"^(?P<text>[A-Za-z][^|\d]{3,70}?)\s*\|\s*0*(?P<code>\d{1,3})$")
 _LETTER_CODE = re.compile(r"^(?P<code>[A-Za-z]\d{2,4})\s*(?:\||\s)\s*(?P<text>[A-Za-z][\w .\-/]{3,60})$")
-_BIT = re.compile(r"^(?:bit|BIT|Bit)\s?(?P<bit>\d{1,2})\s*(?:\||:|\s)\s*(?P<text>[A-Za-z][^|]{3,70})(?:\|.*)?$")
+_BIT = re.compile(
+    r"^(?:bit|BIT|Bit)\s?(?P<bit>\d{1,2})(?:\s*[|:]\s*|\s+(?=[A-Z]))(?P<text>[A-Za-z][^|]{3,70})(?:\|.*)?$"
+)
 _SHORT_HEX = re.compile(r"^(?P<code>0x[0-9A-Fa-f]{2}|[0-9A-F]{2}H)\s*\|\s*(?P<text>[A-Za-z][^|]{3,70})$")
 _ADDRESS = re.compile(r"^(?:0x[0-9A-Fa-f]{3,4}|[0-9A-F]{4}H?|[0-9A-F]{3}H|\d{3,5}(?:-\d{1,5})?)$")
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+$|^[A-Za-z]+[a-z][A-Z][A-Za-z0-9]*$|^[A-Z]{3,}[0-9]*$")
@@ -330,10 +348,17 @@ _FAULT_PAGE = re.compile(
     re.IGNORECASE,
 )
 _FAULTY = re.compile(
-    r"fault|error|fail|fehler|too |\bhigh|\blow\b|over|under|abnormal|\blost\b|\bloss\b|short|stuck|locked|"
+    r"(?<!de)fault|error|fail|fehler|too |\bhigh|\blow\b|over|under|abnormal|\blost\b|\bloss\b|short|stuck|locked|"
     r"\bopen\b|miswired|disconnect|reversed|missing|overheat|issue|störung|gestört|defekt|fout|storing",
     re.I,
 )
+# A display message ("ERROR HIGH TEMP The temperature inside …") and a menu option
+# in capitals with its explanation ("LOCK Enable or disable the locking actuator").
+_DISPLAY_ERROR = re.compile(
+    r"^(?P<code>(?:ERROR|FAULT|ALARM|WARNING)(?: [A-Z]{2,}){1,4})(?: \| | )(?P<text>[A-Z][a-z][^|]{20,})$"
+)
+_MENU = re.compile(r"^(?P<key>[A-Z]{2,10}(?: [A-Z]{2,8})?)(?: \| | )(?:- )?(?P<text>[A-Z][a-z]+ [A-Za-z][^|]{15,})$")
+_BLINK = re.compile(r"blink|flash|knipper|kort aan|lang aan|kort uit|leuchtet|blinken", re.I)
 _NOT_FAULT = re.compile(r"refer|verification|information|\bmode\b|\bno error\b", re.I)
 _PROCEDURE = re.compile(
     r"install|connect|wiring|wire|cable|mount|setting|setup|set |update|upgrade|configur|commission|start|"
@@ -402,11 +427,12 @@ def extract_rows(manual: Manual) -> list[Row]:
         )
         fault_page = code_rows >= 8 or (code_rows >= 2 and bool(_FAULT_PAGE.search(" ".join(lines))))
         headings = sum(1 for ln in lines if _HEADING.match(ln))
+        menu_page = sum(1 for ln in lines if _MENU.match(ln)) >= 3
         for index, line in enumerate(lines):
             text = line.strip()
             if len(text) > MAX_ANSWER or len(text) < 6 or _shape(text) in boiler or _cjk(text):
                 continue
-            rows.extend(_row(text, number, fault_page))
+            rows.extend(_row(text, number, fault_page, menu_page))
             if headings <= 8 and "|" not in text:  # a page full of headings is a table of contents
                 heading = _heading_row(text, lines[index + 1 : index + 4], number)
                 if heading:
@@ -414,7 +440,7 @@ def extract_rows(manual: Manual) -> list[Row]:
     return rows
 
 
-def _row(text: str, page: int, fault_page: bool) -> Iterable[Row]:
+def _row(text: str, page: int, fault_page: bool, menu_page: bool) -> Iterable[Row]:
     m = _BIT.match(text)
     if m and _words(m.group("text")) >= 1 and _meaningful(m.group("text")):
         yield Row("code_other", m.group("bit"), _clean(m.group("text")), text, page, "bit")
@@ -442,6 +468,19 @@ def _row(text: str, page: int, fault_page: bool) -> Iterable[Row]:
     if m and _words(m.group("text")) >= 2 and _meaningful(m.group("text")):
         yield Row("code_other", m.group("code"), _clean(m.group("text")), text, page, "hex")
         return
+    m = _DISPLAY_ERROR.match(text)
+    if m and m.group("code").split()[-1] not in ("NO", "ERROR", "NOT"):
+        yield Row("error_code", m.group("code"), _clean(m.group("text")), text, page, "display")
+        return
+    m = _MENU.match(text) if menu_page else None
+    key = m.group("key").split()[0] if m else ""
+    if m and _words(m.group("text")) >= 4 and fold(key) not in _GENERIC_LABEL and key not in ("ERROR", "FAULT"):
+        yield Row("code_other", m.group("key"), _clean(m.group("text")), text, page, "menu")
+        return
+    led = _led_row(text)
+    if led:
+        yield Row("code_other", led[0], led[1], text, page, "led")
+        return
     cells = [c.strip() for c in text.split(" | ") if c.strip()]
     if len(cells) < 2:
         return
@@ -463,8 +502,25 @@ def _row(text: str, page: int, fault_page: bool) -> Iterable[Row]:
             yield Row("register", _clean(label), address, text, page, "address")
         return
     label, value = cells[0], " | ".join(cells[1:3])
-    if _label_ok(label) and _VALUE.search(value) and not _VALUE.search(label):
+    code_like = "{" in value or value.lower().count("0x") > 1
+    if _label_ok(label) and _VALUE.search(value) and not _VALUE.search(label) and not code_like:
         yield Row("spec", _clean(label), value, text, page)
+
+
+def _led_row(text: str) -> tuple[str, str] | None:
+    """(blink pattern, meaning) of an LED table row: "Geen aarde | Kort aan, kort uit, 3x kort aan"."""
+    parts = [p.strip(" •o\uf06c") for p in re.split(r" \| |: ", text) if p.strip(" •o\uf06c")]
+    if len(parts) != 2:
+        return None
+    blink = [p for p in parts if _BLINK.search(p)]
+    if len(blink) != 1:
+        return None
+    pattern = blink[0]
+    meaning = parts[1] if parts[0] == pattern else parts[0]
+    prose = re.search(r"\b(the|this|that|is|are|to|when|during|indicate|series)\b", pattern, re.I)
+    if _words(meaning) < 2 or not 2 <= _words(pattern) <= 8 or prose or not _meaningful(meaning):
+        return None
+    return _clean(pattern), _clean(meaning)
 
 
 def _is_address(cell: str, index: int, cells: Sequence[str]) -> bool:
@@ -514,7 +570,8 @@ def _label_ok(cell: str) -> bool:
 
 
 def _clean(text: str) -> str:
-    text = re.sub(r"^\d{1,3}[.)]\s+", "", text.strip())
+    text = re.sub(r"^[^\w(<+\-]+", "", text.strip())  # bullets, private-use glyphs
+    text = re.sub(r"^(o|\d{1,3}[.)])\s+", "", text)
     return re.sub(r"\s+", " ", text).strip(" :;,.-|")
 
 
@@ -555,6 +612,11 @@ def gold_pages(row: Row, manual: Manual) -> tuple[int, ...] | None:
         if len(keyed - set(pages)) > 1:
             return None
     return pages
+
+
+def _printed_elsewhere(pattern: str, manual: Manual, pages: tuple[int, ...], at_least: int = 1) -> bool:
+    found = re.compile(r"(?<![\w])" + pattern + r"(?![\w])")
+    return sum(1 for n, text in enumerate(manual.folded, start=1) if n not in pages and found.search(text)) >= at_least
 
 
 def in_sibling(row: Row, manual: Manual, manuals: Sequence[Manual]) -> bool:
@@ -606,6 +668,8 @@ def phrase(row: Row, name: str, lang: str, page_lang: str, rng: random.Random) -
             "en": rng.choice(("error", "fault code", "Error")),
             "nl": "foutcode",
         }[lang]
+        if row.sub == "display":
+            word, code = "", code.title() if rng.random() < 0.3 else code
         if row.sub in ("warning", "warn") and lang == "de":
             word = "Warnung"
         if row.sub == "table" and re.match(r"[A-Za-z]", code):
@@ -626,7 +690,36 @@ def phrase(row: Row, name: str, lang: str, page_lang: str, rng: random.Random) -
         }
         return rng.choice(templates[lang]).replace("  ", " "), kind
     if row.cls == "code_other":
-        if row.sub == "bit":
+        if row.sub == "led":
+            pattern = translate(row.key)[0] if lang == "de" else row.key
+            pattern = pattern[0].lower() + pattern[1:]
+            templates = {
+                "de": (
+                    f"{name} LED {pattern}, was heißt das?",
+                    f"Die LED am {name} zeigt {pattern}, was bedeutet das?",
+                ),
+                "en": (f"{name} LED {pattern}, what does it mean?",),
+                "nl": (f"{name} led {pattern}, wat betekent dat?",),
+            }
+        elif row.sub == "menu":
+            key = row.key if rng.random() < 0.7 else row.key.lower()
+            templates = {
+                "de": (
+                    f"Was macht die Einstellung {key} beim {name}?",
+                    f"{name} Menüpunkt {key}, wofür ist der?",
+                    f"{name} {key} im Menü was bedeutet das",
+                ),
+                "en": (f"What does the {key} setting do on the {name}?", f"{name} menu {key}?"),
+                "nl": (f"Wat doet de instelling {key} bij de {name}?",),
+            }
+        elif row.sub == "bitname":
+            meaning = _shorten(row.detail, rng)
+            templates = {
+                "de": (f"Welches Bit steht beim {name} für {meaning}?", f"{name} {meaning} welches bit?"),
+                "en": (f"Which bit means {meaning} on the {name}?",),
+                "nl": (f"Welk bit betekent {meaning} bij de {name}?",),
+            }
+        elif row.sub == "bit":
             meaning = _shorten(row.detail, rng)
             templates = {
                 "de": (
@@ -753,12 +846,20 @@ def answerable(manuals: Sequence[Manual], rng: random.Random) -> list[Item]:
         seen: set[tuple[str, str]] = set()
         by_class: dict[str, list[tuple[Row, tuple[int, ...], bool]]] = defaultdict(list)
         for row in rows:
-            if (row.cls, fold(row.key)) in seen:
+            ident = (row.cls, fold(row.key), fold(row.detail) if row.sub == "bit" else "")
+            if ident in seen:
                 continue
-            seen.add((row.cls, fold(row.key)))
+            seen.add(ident)
             pages = gold_pages(row, manual)
             if pages is None:
                 continue
+            if row.sub == "hex" and _printed_elsewhere(re.escape(fold(row.key)), manual, pages, at_least=3):
+                continue  # a short hex code that many tables of the manual use
+            if row.sub == "bit" and _printed_elsewhere(rf"bit\s?0*{row.key}", manual, pages):
+                # the bit number alone names many bitfields of this manual: ask by its meaning
+                if _printed_elsewhere(re.escape(fold(row.detail)), manual, pages):
+                    continue
+                row = replace(row, sub="bitname")
             if len({split_of_page(manual.file, p) for p in pages}) > 1:
                 continue
             by_class[row.cls].append((row, pages, in_sibling(row, manual, manuals)))
