@@ -31,14 +31,14 @@ from knowledge.index import IndexedDocument, IndexState
 from knowledge.ingest import SUPPORTED_SUFFIXES, ParsedDocument, file_sha256, parse_document
 from knowledge.models import IndexProgress, IndexReport
 from knowledge.ocr import Ocr
-from knowledge.text import index_terms
+from knowledge.text import field_terms
 
 Progress = Callable[[IndexProgress], None]
 EMBED_BATCH = 32
 ANN_MIN_ROWS = 20_000
 # Bump when text extraction, chunking or analysis changes: every manual is then
 # re-indexed by the next `nik index` after an upgrade, without --rebuild.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"  # 3: bit/hex terms, one line of terms per field
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +191,7 @@ class Indexer:
             "section": [c.section for c in docs],
             "language": [c.language for c in docs],
             "text": [c.text for c in docs],
-            "terms": [" ".join(index_terms(f"{parsed.descriptor}\n{c.section}\n{c.text}", c.language)) for c in docs],
+            "terms": [field_terms(parsed.descriptor, c.section, c.text, c.language) for c in docs],
             "vector": list(vectors),
         }
         if docs:

@@ -69,6 +69,8 @@ class Candidate:
     bm25: float = 0.0
     cosine: float = 0.0
     score: float = 0.0
+    row_share: float = 0.0  # share of the question's topic (rarity-weighted) in the chunk's best line
+    heading_share: float = 0.0  # ... in its section heading
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,24 @@ class Ranking:
     support: float = 0.0  # share of a page's second-best chunk added to its best
     neighbour: float = 0.0  # share of an adjacent page's best chunk added (tables that run on)
     named: float = 0.0  # added for a manual the question names by model or version
+    row: float = 0.0  # times the share of the question's topic one line of the chunk (a table row) holds
+    heading: float = 0.0  # times the share of the question's topic the chunk's section heading holds
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """The "not in the manuals" verdict: a logistic model over ``evidence`` signals, fitted
+    on the generated tune split (bench/tune.py); confident when the logit reaches ``threshold``."""
+
+    weights: tuple[tuple[str, float], ...]
+    intercept: float
+    threshold: float
+
+    def logit(self, signals: dict[str, float]) -> float:
+        return self.intercept + sum(w * signals.get(name, 0.0) for name, w in self.weights)
+
+    def confident(self, signals: dict[str, float]) -> bool:
+        return self.logit(signals) >= self.threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,14 +314,54 @@ def _fuse(
         lexical = c.bm25 / top_bm25
         dense = (cosines[c.key] - low) / spread
         bonus = ranking.named if c.key[0] in plan.named else 0.0
+        bonus += ranking.row * c.row_share + ranking.heading * c.heading_share
         if mode == "fts":
             return lexical + bonus
         if mode == "vector":
             return cosines[c.key] + bonus
         return ranking.lexical * lexical + (1 - ranking.lexical) * dense + bonus
 
-    scored = [replace(c, cosine=cosines[c.key], score=score(c)) for c in found.values()]
+    structured = ranking.row or ranking.heading
+    scored = []
+    for c in found.values():
+        row_share, heading_share = _field_matches(c.row, plan) if structured else (0.0, 0.0)
+        c = replace(c, cosine=cosines[c.key], row_share=row_share, heading_share=heading_share)
+        scored.append(replace(c, score=score(c)))
     return sorted(scored, key=lambda c: c.score, reverse=True)
+
+
+def _fields(row: dict[str, object]) -> tuple[set[str], set[str], list[set[str]]]:
+    """A chunk's terms by field: descriptor, section heading, each text line (one line of
+    terms per field, ``text.field_terms``); an index built before fields were kept has
+    only the text."""
+    fields = str(row.get("terms", "")).split("\n")
+    if len(fields) < 3:
+        return set(), set(), [set(" ".join(fields).split())]
+    return set(fields[0].split()), set(fields[1].split()), [set(line.split()) for line in fields[2:]]
+
+
+def _topic(plan: Plan, descriptor: set[str]) -> list[tuple[tuple[str, ...], float]]:
+    """The question's term groups with their rarity, without the words that merely name this manual."""
+    weights = plan.rarity or tuple(1.0 for _ in plan.groups)
+    return [(g, w) for g, w in zip(plan.groups, weights, strict=True) if w > 0 and not descriptor.intersection(g)]
+
+
+def _share(topic: list[tuple[tuple[str, ...], float]], terms: set[str]) -> float:
+    total = sum(w for _, w in topic)
+    return sum(w for g, w in topic if terms.intersection(g)) / total if total else 0.0
+
+
+def _topic_coverage(row: dict[str, object], plan: Plan) -> float:
+    """The rarity-weighted share of the question's topic the whole chunk holds."""
+    descriptor, section, lines = _fields(row)
+    return _share(_topic(plan, descriptor), section.union(*lines))
+
+
+def _field_matches(row: dict[str, object], plan: Plan) -> tuple[float, float]:
+    """How much of the question's topic one line of the chunk (a table row) and its section heading hold."""
+    descriptor, section, lines = _fields(row)
+    topic = _topic(plan, descriptor)
+    return max(_share(topic, line) for line in lines), _share(topic, section)
 
 
 def _per_page(candidates: list[Candidate], state: IndexState, ranking: Ranking) -> list[Passage]:
@@ -395,6 +455,9 @@ def evidence(plan: Plan, fused: list[Candidate], passages: Sequence[Passage]) ->
         "cosine": top.cosine,
         "closest": max(c.cosine for c in fused),
         "gap": (passages[0].score - passages[1].score) / max(passages[0].score, 1e-6) if len(passages) > 1 else 1.0,
+        "row_share": top.row_share,
+        "heading_share": top.heading_share,
+        "topic_coverage": _topic_coverage(top.row, plan),
         "scoped": float(plan.files is not None),
         "named": float(bool(plan.named)),
         "groups": float(len(plan.groups)),

@@ -173,6 +173,15 @@ def index_terms(text: str, language: str) -> list[str]:
     return terms
 
 
+def field_terms(descriptor: str, section: str, text: str, language: str) -> str:
+    """The FTS column of a chunk: one line of terms per field — the manual's descriptor
+    (title, file name, maker, products), the section heading, then each text line
+    (a table row) — so that ranking can tell where a question's words matched.
+    The full-text index splits on any white space, so the lines cost it nothing."""
+    fields = [descriptor, section, *text.splitlines()]
+    return "\n".join(" ".join(index_terms(field, language)) for field in fields)
+
+
 def query_groups(text: str) -> list[tuple[str, ...]]:
     """One group of alternative terms per thing the technician asked about: each
     error code, and each content word with its German and English stems, compound
