@@ -1,8 +1,8 @@
 """The offline answerer: what Nik says when no LLM is configured.
 
 Deterministic and extractive: it searches, and when the search is confident it
-quotes the lines of the page it cites first that answer the question (for an error
-code, the table row), read from the whole page, with ``[Title, S. N]``. When the best pages belong to different
+quotes the lines of the best page that answer the question (for an error code,
+the table row) with ``[Title, S. N]``. When the best pages belong to different
 makers and the question names none, it asks which device is meant; when nothing
 matches it says the manuals do not contain it. It never writes a sentence of its
 own about the device.
@@ -11,11 +11,10 @@ own about the device.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from bot.messages import Answer, Citation, Clarification
 from knowledge.catalog import brands_in
-from knowledge.errors import KnowledgeError
 from knowledge.models import DocumentInfo, Passage, SearchResult
 from knowledge.service import KnowledgeBase
 from knowledge.text import best_lines, error_codes, fold, line_scores
@@ -26,7 +25,6 @@ SECOND_QUOTE = 0.9  # quote the runner-up page too when it scored this close to 
 CLOSE_SCORE = 0.85  # a passage this close to the best one is an equally good candidate
 SEMANTIC_SHARE = 0.5  # weight of embedding closeness against the lexical line score
 MAX_OPTIONS = 4
-EMBEDDED_LINES = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,34 +40,18 @@ class OfflineAnswerer:
             options = _device_options(question, result, documents)
             if len(options) > 1:
                 return Clarification("Welches Gerät meinen Sie?", options)
-        return quote(question, self._whole_first_page(result), self._line_scores(question, result.passages[0].text))
+        return quote(question, result, self._line_scores(question))
 
-    def _whole_first_page(self, result: SearchResult) -> SearchResult:
-        """The first hit with its page's full text: the answering line may stand in
-        another chunk of that page than the one that matched."""
-        first = result.passages[0]
-        try:
-            page = self.knowledge.page(first.file, first.page)
-        except KnowledgeError:
-            return result
-        if not page.lines:
-            return result
-        return replace(result, passages=(replace(first, text=page.text), *result.passages[1:]))
-
-    def _line_scores(self, question: str, matched: str = "") -> Callable[[list[str]], list[float]]:
+    def _line_scores(self, question: str) -> Callable[[list[str]], list[float]]:
         """Lexical line scores plus, scaled to the same range, each line's closeness
         to the question in the embedder's space: the word a technician types is
-        often not the word the manual prints. Closeness is computed for the lines of
-        the chunk that matched and the lexically best others, at most
-        ``EMBEDDED_LINES`` (embedding a whole page's lines would cost seconds)."""
+        often not the word the manual prints."""
         embedder = self.knowledge.embedder
         asked = embedder.query(question)
-        near = set(matched.splitlines())
 
         def score(lines: list[str]) -> list[float]:
             lexical = line_scores(lines, question)
             worth = [i for i, line in enumerate(lines) if len(line.strip()) >= 8]
-            worth = sorted(worth, key=lambda i: (lines[i] not in near, -lexical[i]))[:EMBEDDED_LINES]
             if not worth:
                 return lexical
             cosines = embedder.passages([lines[i] for i in worth]) @ asked
