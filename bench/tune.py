@@ -79,8 +79,6 @@ class Cached:
 
         def search(question: str) -> SearchResult:
             plan, pool = self.items[question]
-            if plan.files is not None and not plan.files:
-                return SearchResult(question, (), False, plan.doubt)
             return self.retriever.rank(state, plan, pool, 5, mode or self.mode, ranking)
 
         return evaluate(self.questions, search, k=5)
@@ -95,11 +93,7 @@ def signals(cache: Cached, ranking: Ranking) -> tuple[list[dict[str, float]], li
     decided: list[bool] = []
     for q in cache.questions:
         plan, pool = cache.items[q.question]
-        result = (
-            SearchResult(q.question, (), False, plan.doubt)
-            if plan.files is not None and not plan.files
-            else cache.retriever.rank(state, plan, pool, 5, cache.mode, ranking)
-        )
+        result = cache.retriever.rank(state, plan, pool, 5, cache.mode, ranking)
         rows.append(dict(result.signals))
         answerable.append(q.file is not None)
         decided.append(bool(plan.doubt) or not result.passages)

@@ -168,8 +168,6 @@ class Retriever:
         if not query:
             return SearchResult(query, (), False, "empty query")
         plan = self.plan(state, query, product, chunks)
-        if plan.files is not None and not plan.files:
-            return SearchResult(query, (), False, plan.doubt or "no manual matches the product")
         pool = self.pool(chunks, plan, mode, self.ranking.candidates)
         return self.rank(state, plan, pool, k, mode, self.ranking)
 
@@ -202,12 +200,16 @@ class Retriever:
         return self._frequency[1], self._frequency[2]
 
     def pool(self, chunks: Table, plan: Plan, mode: Mode, depth: int) -> Pool:
+        if plan.files is not None and not plan.files:
+            return Pool([], [])  # no manual is in scope
         where = _in_filter(plan.files)
         fts = self._fts(chunks, plan.terms, where, depth) if mode != "vector" else []
         vec = self._vector(chunks, plan.vector, where, depth) if mode != "fts" else []
         return Pool(fts, vec)
 
     def rank(self, state: IndexState, plan: Plan, pool: Pool, k: int, mode: Mode, ranking: Ranking) -> SearchResult:
+        if plan.files is not None and not plan.files:
+            return SearchResult(plan.query, (), False, plan.doubt or "no manual matches the product")
         fused = _fuse(pool.fts[: ranking.candidates], pool.vec[: ranking.candidates], plan, mode, ranking)
         passages = _newest_first(_per_page(fused, state, ranking), state)
         if self._reranker is not None and mode == "hybrid" and passages:
@@ -452,36 +454,22 @@ def _rarity(group: tuple[str, ...], frequency: dict[str, int], total: int) -> fl
 
 
 def evidence(plan: Plan, fused: list[Candidate], passages: Sequence[Passage]) -> dict[str, float]:
-    """Signals that tell an answered question from one the manuals do not answer."""
+    """What the verdict weighs: how much of the question's topic the best page's chunk
+    and its best line hold, how close the nearest passage is, and whether an asked error
+    code is found in that chunk or missing from it."""
     if not fused or not passages:
         return {}
     top = next((c for c in fused if (c.key[0], c.key[1]) == (passages[0].file, passages[0].page)), fused[0])
     terms = set(str(top.row.get("terms", "")).split())
-    covered = [any(t in terms for t in g) for g in plan.groups]
-    known = [r > 0 for r in plan.rarity] if plan.rarity else [True] * len(plan.groups)
-    weights = list(plan.rarity) if plan.rarity else [1.0] * len(plan.groups)
-    n_known = sum(known)
     codes = [t for g in plan.groups for t in g if re.fullmatch(r"c[a-z]?\d+", t)]
     numbers = {re.sub(r"^c[a-z]?", "", code) for code in codes}
     code_found = any(code in terms for code in codes) or bool(numbers & terms)
     return {
-        "code_asked": float(bool(codes)),
+        "topic_coverage": _topic_coverage(top.row, plan),
+        "row_share": top.row_share,
+        "closest": max(c.cosine for c in fused),
         "code_missing": float(bool(codes) and not code_found),
         "code_found": float(bool(codes) and code_found),
-        "coverage": sum(covered) / max(len(covered), 1),
-        "known_coverage": sum(c for c, k in zip(covered, known, strict=True) if k) / max(n_known, 1),
-        "weighted_coverage": sum(w for w, c in zip(weights, covered, strict=True) if c) / max(sum(weights), 1e-6),
-        "unknown_share": 1 - n_known / max(len(known), 1),
-        "bm25": top.bm25,
-        "cosine": top.cosine,
-        "closest": max(c.cosine for c in fused),
-        "gap": (passages[0].score - passages[1].score) / max(passages[0].score, 1e-6) if len(passages) > 1 else 1.0,
-        "row_share": top.row_share,
-        "heading_share": top.heading_share,
-        "topic_coverage": _topic_coverage(top.row, plan),
-        "scoped": float(plan.files is not None),
-        "named": float(bool(plan.named)),
-        "groups": float(len(plan.groups)),
     }
 
 
