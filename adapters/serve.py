@@ -22,10 +22,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.web import Notifier, Platform, ReadyCheck, health_app
-from bot.composition import Nik, open_nik
 from bot.config import Settings
 from bot.errors import ConfigError
-from bot.scheduler import Notify, SyncSchedule
+from bot.runtime.composition import Nik, open_nik
+from bot.runtime.scheduler import Notify, SyncSchedule
 from knowledge.errors import IndexMissing
 from knowledge.service import KnowledgeBase
 

@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 from aiohttp import web
 
-from bot.metrics import Metrics
+from bot.runtime.metrics import Metrics
 from storage.inbox import Delivery
 
 ReadyCheck = Callable[[], Awaitable[tuple[bool, str]]]

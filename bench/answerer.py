@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import QA_DEV, emit
 
-from bot.answerer import OfflineAnswerer
-from bot.messages import Answer
+from bot.core.messages import Answer
+from bot.offline.answerer import OfflineAnswerer
 from knowledge.embedder import E5Embedder
 from knowledge.service import KnowledgeBase
 from knowledge.text import fold, words

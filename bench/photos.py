@@ -37,11 +37,12 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from photo_maker import LEVELS, display_photo
 
-from bot.answerer import OfflineAnswerer
-from bot.engine import OfflineEngine, Turn
-from bot.messages import Answer, Clarification, ImageInput
-from bot.photos import sanitize
-from bot.vision import PhotoReader
+from bot.core.messages import Answer, Clarification, ImageInput
+from bot.core.turn import Turn
+from bot.offline.answerer import OfflineAnswerer
+from bot.offline.engine import OfflineEngine
+from bot.photos.intake import sanitize
+from bot.photos.vision import PhotoReader
 from knowledge.embedder import E5Embedder
 from knowledge.ingest import parse_document
 from knowledge.ocr import RapidOcr

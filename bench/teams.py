@@ -37,8 +37,8 @@ from teams_fake import APP_ID, FakeBotFramework
 
 from adapters.serve import running
 from adapters.teams import TeamsPlatform
-from bot.composition import Nik
 from bot.config import SAMPLE_MANUALS, Settings
+from bot.runtime.composition import Nik
 
 TITLE = "SolarFux SF-5000TL Installations- und Bedienungsanleitung"
 TARGET_ACK_P99_S = 2.0

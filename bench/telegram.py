@@ -46,9 +46,9 @@ from telegram_fake import TOKEN, FakeTelegram  # noqa: E402
 
 from adapters.serve import running  # noqa: E402
 from adapters.telegram import TelegramPlatform  # noqa: E402
-from bot.commands import HELP  # noqa: E402
-from bot.composition import Nik  # noqa: E402
 from bot.config import Settings  # noqa: E402
+from bot.core.commands import HELP  # noqa: E402
+from bot.runtime.composition import Nik  # noqa: E402
 
 TARGET_RATIO = 1.5
 GAP = 0.05  # seconds between sequential turns: stays under 30 messages/s overall

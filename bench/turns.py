@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import emit, percentile
 
-from bot.composition import open_nik
 from bot.config import SAMPLE_MANUALS, load_settings
-from bot.messages import Answer, IncomingMessage
+from bot.core.messages import Answer, IncomingMessage
+from bot.runtime.composition import open_nik
 
 TARGET_P50_MS = 40.0
 TITLE = "SolarFux SF-5000TL Installations- und Bedienungsanleitung"

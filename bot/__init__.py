@@ -1,1 +1,1 @@
-"""Nik's platform-free core: configuration, the command line, and (next) the conversation."""
+"""Nik's platform-free core, in rooms: core, agent, offline, photos and runtime (see each room's docstring)."""

@@ -6,7 +6,7 @@ at import, and its model files are named explicitly, so a missing model is an
 ``OcrUnavailable`` instead of a download at run time. One engine serves all
 threads; calls are serialised (onnxruntime itself uses every core per call).
 
-The same engine reads technicians' photos (``bot.vision``) and scanned manual
+The same engine reads technicians' photos (``bot.photos.vision``) and scanned manual
 pages without a text layer (``knowledge.ingest``). Tests without OCR pass None.
 """
 

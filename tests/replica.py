@@ -21,7 +21,7 @@ import asyncio
 import sys
 from datetime import timedelta
 
-from bot.dispatcher import Dispatcher
+from bot.runtime.dispatcher import Dispatcher
 from storage.inbox import Delivery, Inbox
 from storage.store import ChatKey, Pause, Store, utc_now
 

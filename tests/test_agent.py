@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from bot.agent import LlmAgent
-from bot.engine import HistoryItem, Turn
+from bot.agent.agent import LlmAgent
+from bot.agent.llm import LlmClient
+from bot.agent.prompts import SYSTEM_PROMPT
+from bot.agent.tools import TOOL_NAMES, TOOLS
+from bot.core.messages import Answer, Citation, Clarification, ImageInput
+from bot.core.turn import HistoryItem, Turn
 from bot.errors import LlmUnavailable
-from bot.llm import LlmClient
-from bot.messages import Answer, Citation, Clarification, ImageInput
-from bot.prompts import SYSTEM_PROMPT
-from bot.tools import TOOL_NAMES, TOOLS
 from fakes import Calls, ScriptedOpenAI, Status, Step, Text
 from helpers import SAMPLE_NAME
 from knowledge.service import KnowledgeBase

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answerer import OfflineAnswerer
-from bot.messages import Answer, Clarification
+from bot.core.messages import Answer, Clarification
+from bot.offline.answerer import OfflineAnswerer
 from helpers import SAMPLE_NAME
 from knowledge.service import KnowledgeBase
 

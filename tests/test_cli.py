@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.cli import main
+from adapters.cli import main
 from helpers import SAMPLE_NAME, flat, pdf_with_scanned_page
 from knowledge.index import exclusive_build
 from knowledge.ingest import parse_document

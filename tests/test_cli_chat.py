@@ -25,7 +25,7 @@ def nik(
     environ = {k: v for k, v in os.environ.items() if k not in APP_ENV and k not in NEW_ENV}
     environ.update(NIK_DATA_DIR=str(data_dir), COLUMNS="200", **env)
     return subprocess.run(
-        [sys.executable, "-m", "bot", *argv],
+        [sys.executable, "-m", "adapters.cli", *argv],
         cwd=cwd,
         env=environ,
         input=stdin,

@@ -1,4 +1,4 @@
-"""bot.commands: parsing, the German command replies, and admin-only commands refusing others."""
+"""bot.core.commands: parsing, the German command replies, and admin-only commands refusing others."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.answerer import OfflineAnswerer
-from bot.commands import BUSY, NOT_ADMIN, PAGE_USAGE, UNKNOWN, Command, Commands, parse_command
-from bot.conversation import Conversation
-from bot.engine import OfflineEngine
-from bot.messages import Answer, IncomingMessage, PageImage, Progress, Reply
+from bot.core.commands import BUSY, NOT_ADMIN, PAGE_USAGE, UNKNOWN, Command, Commands, parse_command
+from bot.core.conversation import Conversation
+from bot.core.messages import Answer, IncomingMessage, PageImage, Progress, Reply
+from bot.offline.answerer import OfflineAnswerer
+from bot.offline.engine import OfflineEngine
 from helpers import PNG_MAGIC, SAMPLE_DIR, SAMPLE_NAME
 from knowledge.index import exclusive_build
 from knowledge.service import KnowledgeBase

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.composition import open_nik
 from bot.config import load_settings
-from bot.messages import Answer, Clarification, IncomingMessage, Reply
+from bot.core.messages import Answer, Clarification, IncomingMessage, Reply
+from bot.runtime.composition import open_nik
 from fakes import Calls, ScriptedOpenAI, Step, Text
 from helpers import SAMPLE_NAME
 

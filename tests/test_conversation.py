@@ -1,4 +1,4 @@
-"""bot.conversation: group policy, dedupe, ordering, pauses, history and failures, on a
+"""bot.core.conversation: group policy, dedupe, ordering, pauses, history and failures, on a
 real SQLite store and a real knowledge base over the sample manual."""
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from bot.answerer import OfflineAnswerer
-from bot.commands import Commands
-from bot.conversation import APOLOGY, EXPIRED, Conversation
-from bot.engine import Engine, EngineResult, HistoryItem, OfflineEngine, Turn
-from bot.messages import Answer, Clarification, IncomingMessage, Reply, Typing
+from bot.core.commands import Commands
+from bot.core.conversation import APOLOGY, EXPIRED, Conversation
+from bot.core.messages import Answer, Clarification, IncomingMessage, Reply, Typing
+from bot.core.turn import Engine, EngineResult, HistoryItem, Turn
+from bot.offline.answerer import OfflineAnswerer
+from bot.offline.engine import OfflineEngine
 from helpers import open_kb
 from knowledge.embedder import E5Embedder
 from knowledge.service import KnowledgeBase

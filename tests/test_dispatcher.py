@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.dispatcher import MAX_ATTEMPTS, Dispatcher
+from bot.runtime.dispatcher import MAX_ATTEMPTS, Dispatcher
 from storage.inbox import Delivery, Inbox
 from storage.store import ChatKey, Store
 

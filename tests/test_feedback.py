@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from bot.answerer import OfflineAnswerer
-from bot.commands import Commands
-from bot.conversation import THANKS, Conversation
-from bot.engine import EngineResult, HistoryItem, OfflineEngine, Turn
-from bot.messages import CALLBACK_DATA_BYTES, Answer, IncomingMessage, Reply, feedback_data, parse_feedback
+from bot.core.commands import Commands
+from bot.core.conversation import THANKS, Conversation
+from bot.core.messages import CALLBACK_DATA_BYTES, Answer, IncomingMessage, Reply, feedback_data, parse_feedback
+from bot.core.turn import EngineResult, HistoryItem, Turn
+from bot.offline.answerer import OfflineAnswerer
+from bot.offline.engine import OfflineEngine
 from knowledge.service import KnowledgeBase
 from storage.store import ChatKey, Store
 

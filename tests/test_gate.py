@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.answerer import OfflineAnswerer
-from bot.commands import Commands
-from bot.conversation import Conversation
-from bot.engine import OfflineEngine
-from bot.gate import REFUSAL, SLOW_DOWN, Gate
-from bot.messages import Answer, IncomingMessage
+from bot.core.commands import Commands
+from bot.core.conversation import Conversation
+from bot.core.gate import REFUSAL, SLOW_DOWN, Gate
+from bot.core.messages import Answer, IncomingMessage
+from bot.offline.answerer import OfflineAnswerer
+from bot.offline.engine import OfflineEngine
 from knowledge.service import KnowledgeBase
 from storage.store import ChatKey, Store
 

@@ -305,7 +305,7 @@ def kill_build_midway(data_dir: Path, folder: Path) -> None:
     log = data_dir / "child-stderr.txt"
     with log.open("wb") as stderr:
         child = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "index", "--json", str(folder)],
+            [sys.executable, "-m", "adapters.cli", "index", "--json", str(folder)],
             cwd=data_dir,
             env=subprocess_env(data_dir),
             stdout=subprocess.DEVNULL,

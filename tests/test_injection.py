@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from bot.agent import LlmAgent
-from bot.answerer import OfflineAnswerer
-from bot.composition import open_nik
+from bot.agent.agent import LlmAgent
+from bot.agent.llm import LlmClient
+from bot.agent.prompts import PROMPT_REFUSAL, SYSTEM_PROMPT, leaks_prompt
+from bot.agent.tools import TOOL_NAMES
 from bot.config import load_settings
-from bot.engine import Turn
-from bot.llm import LlmClient
-from bot.messages import Answer, IncomingMessage, Partial
-from bot.prompts import PROMPT_REFUSAL, SYSTEM_PROMPT, leaks_prompt
-from bot.tools import TOOL_NAMES
+from bot.core.messages import Answer, IncomingMessage, Partial
+from bot.core.turn import Turn
+from bot.offline.answerer import OfflineAnswerer
+from bot.runtime.composition import open_nik
 from fakes import Calls, ScriptedOpenAI, Step, Text
 from helpers import open_kb
 from knowledge.embedder import E5Embedder

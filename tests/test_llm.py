@@ -9,8 +9,8 @@ import pytest
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
+from bot.agent.llm import LlmClient
 from bot.errors import LlmUnavailable, NikError
-from bot.llm import LlmClient
 from fakes import Calls, ScriptedOpenAI, Status, Text
 
 HELLO = [{"role": "user", "content": "Hallo"}]

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.answerer import OfflineAnswerer
-from bot.commands import Commands
-from bot.conversation import Conversation
-from bot.engine import OfflineEngine
-from bot.logs import JsonFormatter
-from bot.messages import IncomingMessage
-from bot.metrics import Metrics
+from bot.core.commands import Commands
+from bot.core.conversation import Conversation
+from bot.core.messages import IncomingMessage
+from bot.offline.answerer import OfflineAnswerer
+from bot.offline.engine import OfflineEngine
+from bot.runtime.logs import JsonFormatter
+from bot.runtime.metrics import Metrics
 from knowledge.service import KnowledgeBase
 from storage.store import Store
 
@@ -66,7 +66,7 @@ async def test_status_shows_this_process_and_uptime(conversation: Conversation, 
 async def test_one_log_line_per_turn_without_the_message(
     conversation: Conversation, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="bot.conversation"):
+    with caplog.at_level(logging.INFO, logger="bot.core.conversation"):
         await run(conversation, SECRET_QUESTION, "m1")
     lines = [r for r in caplog.records if r.getMessage().startswith("turn ")]
     assert len(lines) == 1
@@ -76,10 +76,10 @@ async def test_one_log_line_per_turn_without_the_message(
 
 
 def test_json_log_lines_carry_the_structured_fields() -> None:
-    record = logging.LogRecord("bot.conversation", logging.INFO, __file__, 1, "turn %s", ("x",), None)
+    record = logging.LogRecord("bot.core.conversation", logging.INFO, __file__, 1, "turn %s", ("x",), None)
     record.chat = "telegram:c1"
     record.latency_ms = 12
     entry = json.loads(JsonFormatter().format(record))
-    assert entry["message"] == "turn x" and entry["level"] == "INFO" and entry["logger"] == "bot.conversation"
+    assert entry["message"] == "turn x" and entry["level"] == "INFO" and entry["logger"] == "bot.core.conversation"
     assert entry["chat"] == "telegram:c1" and entry["latency_ms"] == 12
     assert entry["time"].endswith("+00:00")

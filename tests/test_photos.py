@@ -1,4 +1,4 @@
-"""bot.photos: what the pipeline refuses, what it strips, and where photos are kept.
+"""bot.photos.intake: what the pipeline refuses, what it strips, and where photos are kept.
 
 Every image is generated here with Pillow (or written byte by byte): no fixtures on disk."""
 
@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bot.core.messages import ImageInput
 from bot.errors import PhotoRejected
-from bot.messages import ImageInput
-from bot.photos import BOMB, BROKEN, HEIC, MAX_SIDE, NOT_AN_IMAGE, PhotoIntake, PhotoStore, sanitize
+from bot.photos.intake import BOMB, BROKEN, HEIC, MAX_SIDE, NOT_AN_IMAGE, PhotoIntake, PhotoStore, sanitize
 from photo_maker import display_photo
 from storage.store import ChatKey, utc_now
 

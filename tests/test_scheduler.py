@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.commands import Commands
+from bot.core.commands import Commands
 from bot.errors import ConfigError
-from bot.scheduler import SyncSchedule, parse_cron
+from bot.runtime.scheduler import SyncSchedule, parse_cron
 from helpers import SAMPLE_DIR
 from knowledge.service import KnowledgeBase
 from storage.store import Store

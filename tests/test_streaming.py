@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from bot.commands import Commands
-from bot.composition import open_nik
+from bot.agent.llm import LlmClient
 from bot.config import load_settings
-from bot.conversation import APOLOGY, Conversation
-from bot.engine import EngineResult, HistoryItem, Turn
-from bot.llm import LlmClient
-from bot.messages import Answer, IncomingMessage, Partial, Reply
+from bot.core.commands import Commands
+from bot.core.conversation import APOLOGY, Conversation
+from bot.core.messages import Answer, IncomingMessage, Partial, Reply
+from bot.core.turn import EngineResult, HistoryItem, Turn
+from bot.runtime.composition import open_nik
 from fakes import Calls, ScriptedOpenAI, Status, Step, Text
 from helpers import SAMPLE_NAME
 from knowledge.service import KnowledgeBase

@@ -1,4 +1,4 @@
-"""bot.vision and the photo path through the core: OCR text → code, brand, model →
+"""bot.photos.vision and the photo path through the core: OCR text → code, brand, model →
 the manual row, offline and with a (scripted) vision model."""
 
 from __future__ import annotations
@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.agent import LlmAgent
-from bot.answerer import OfflineAnswerer
-from bot.composition import open_nik
+from bot.agent.agent import LlmAgent
+from bot.agent.llm import LlmClient
 from bot.config import load_settings
-from bot.engine import TYPE_THE_CODE, OfflineEngine, Turn
-from bot.llm import LlmClient
-from bot.messages import Answer, Clarification, ImageInput, IncomingMessage, Reply
-from bot.photos import sanitize
-from bot.vision import PhotoReader, normalize_codes, understand
+from bot.core.messages import Answer, Clarification, ImageInput, IncomingMessage, Reply
+from bot.core.turn import Turn
+from bot.offline.answerer import OfflineAnswerer
+from bot.offline.engine import TYPE_THE_CODE, OfflineEngine
+from bot.photos.intake import sanitize
+from bot.photos.vision import PhotoReader, normalize_codes, understand
+from bot.runtime.composition import open_nik
 from fakes import ScriptedOpenAI, Text
 from knowledge.ocr import RapidOcr
 from knowledge.service import KnowledgeBase

@@ -51,9 +51,9 @@ from adapters.teams.translate import (
     shared_files,
     to_incoming,
 )
-from bot.composition import Nik
+from bot.core.messages import ImageInput, Reply
 from bot.errors import ConfigError
-from bot.messages import ImageInput, Reply
+from bot.runtime.composition import Nik
 from storage.inbox import Delivery
 from storage.store import ChatKey
 

@@ -25,7 +25,7 @@ from msrest.exceptions import ClientRequestError
 
 from adapters.teams.outbound import deliver
 from adapters.teams.translate import SUBMIT_KEY
-from bot.messages import (
+from bot.core.messages import (
     Answer,
     Clarification,
     PageImage,

@@ -23,7 +23,7 @@ from typing import Final
 
 from botbuilder.schema import Activity, ActivityTypes
 
-from bot.messages import IncomingMessage
+from bot.core.messages import IncomingMessage
 from storage.store import ChatKey
 
 PLATFORM: Final = "teams"

@@ -41,9 +41,9 @@ from adapters.telegram.albums import Albums
 from adapters.telegram.outbox import Limits, Outbox, retry_seconds
 from adapters.telegram.replies import Target, TurnOutput
 from adapters.telegram.translate import ImageFile, chat_key_of, image_files, to_incoming
-from bot.composition import Nik
+from bot.core.messages import FEEDBACK_PREFIX, OPTION_PREFIX, ImageInput, IncomingMessage
 from bot.errors import ConfigError
-from bot.messages import FEEDBACK_PREFIX, OPTION_PREFIX, ImageInput, IncomingMessage
+from bot.runtime.composition import Nik
 from storage.errors import StorageError
 from storage.inbox import Delivery
 

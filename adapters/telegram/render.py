@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from chatgpt_md_converter import split_html_for_telegram, telegram_format  # type: ignore[import-untyped]
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.messages import Answer, Citation, feedback_data, option_data
+from bot.core.messages import Answer, Citation, feedback_data, option_data
 
 MAX_TEXT = 4096  # UTF-16 code units of a message
 MAX_CAPTION = 1024  # … of a photo's caption

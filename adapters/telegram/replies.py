@@ -33,7 +33,7 @@ from adapters.telegram.render import (
     text_parts,
     to_html,
 )
-from bot.messages import Answer, Clarification, PageImage, Partial, Progress, Reply, Typing
+from bot.core.messages import Answer, Clarification, PageImage, Partial, Progress, Reply, Typing
 
 log = logging.getLogger(__name__)
 

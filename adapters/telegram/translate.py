@@ -21,7 +21,7 @@ from typing import Final
 from telegram import Message, Update
 from telegram.constants import ChatType
 
-from bot.messages import IncomingMessage
+from bot.core.messages import IncomingMessage
 from storage.store import ChatKey
 
 PLATFORM: Final = "telegram"

@@ -16,8 +16,8 @@ from teams_fake import APP_ID, FakeBotFramework
 
 from adapters.serve import Server, running
 from adapters.teams import TeamsPlatform
-from bot.composition import Nik
 from bot.config import Settings
+from bot.runtime.composition import Nik
 from fakes import ScriptedOpenAI, Step
 from knowledge.service import KnowledgeBase
 from storage.models import InboxItem

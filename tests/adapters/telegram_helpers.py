@@ -15,10 +15,10 @@ from telegram_fake import TOKEN, FakeTelegram
 from adapters.serve import PlatformFactory, Server, running
 from adapters.telegram import TelegramPlatform
 from adapters.telegram.outbox import Limits
-from bot.composition import Nik
 from bot.config import Settings
-from bot.conversation import Conversation
-from bot.messages import IncomingMessage, Reply
+from bot.core.conversation import Conversation
+from bot.core.messages import IncomingMessage, Reply
+from bot.runtime.composition import Nik
 from knowledge.service import KnowledgeBase
 
 SECRET = "s3cret-Token_1"

@@ -10,9 +10,9 @@ import pytest
 from aiohttp import web
 
 from adapters.serve import platform_factories, running
-from bot.composition import Nik
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.runtime.composition import Nik
 from knowledge.service import KnowledgeBase
 from storage.inbox import Delivery
 from storage.store import ChatKey

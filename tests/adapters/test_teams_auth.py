@@ -16,9 +16,9 @@ from teams_harness import serving, teams_settings
 
 from adapters.serve import running
 from adapters.teams import TeamsPlatform
-from bot.composition import Nik
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.runtime.composition import Nik
 from fakes import Text
 from knowledge.service import KnowledgeBase
 

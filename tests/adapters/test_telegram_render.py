@@ -18,7 +18,7 @@ from adapters.telegram.render import (
     to_html,
     utf16_len,
 )
-from bot.messages import Answer, Citation
+from bot.core.messages import Answer, Citation
 
 WORDS = ["Fehler", "E013", "Isolation", "prüfen", "<Kabel>", "A&B", "🔌", "⚡️", "👷‍♂️", "x" * 30, "`code`"]
 

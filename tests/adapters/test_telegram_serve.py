@@ -16,8 +16,8 @@ from telegram_fake import FakeTelegram
 from telegram_helpers import SECRET, quick, serving, settings_for, tiny_jpeg
 
 from adapters.serve import running
-from bot.conversation import THANKS
-from bot.messages import IncomingMessage
+from bot.core.conversation import THANKS
+from bot.core.messages import IncomingMessage
 from fakes import Calls, ScriptedOpenAI, Text
 from knowledge.service import KnowledgeBase
 from storage.errors import StorageError

@@ -9,7 +9,7 @@ from telegram import Update
 from telegram_fake import BOT_NAME, BOT_USER, FakeTelegram
 
 from adapters.telegram.translate import chat_key_of, image_files, to_incoming
-from bot.messages import IncomingMessage
+from bot.core.messages import IncomingMessage
 from storage.store import ChatKey
 
 GROUP = -100200

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.agent import LlmAgent
-from bot.commands import Commands
-from bot.conversation import Conversation
-from bot.llm import LlmClient
-from bot.messages import Answer, Clarification, IncomingMessage
-from bot.prompts import SYSTEM_PROMPT
+from bot.agent.agent import LlmAgent
+from bot.agent.llm import LlmClient
+from bot.agent.prompts import SYSTEM_PROMPT
+from bot.core.commands import Commands
+from bot.core.conversation import Conversation
+from bot.core.messages import Answer, Clarification, IncomingMessage
 from fakes import completion_reply, start_on_loopback
 from knowledge.service import KnowledgeBase
 from storage.store import Store

@@ -12,11 +12,11 @@ import random
 import time
 from pathlib import Path
 
-from bot.agent import LlmAgent
-from bot.commands import Commands
-from bot.conversation import Conversation
-from bot.llm import LlmClient
-from bot.messages import Answer, IncomingMessage, Reply
+from bot.agent.agent import LlmAgent
+from bot.agent.llm import LlmClient
+from bot.core.commands import Commands
+from bot.core.conversation import Conversation
+from bot.core.messages import Answer, IncomingMessage, Reply
 from fakes import Calls, ScriptedOpenAI, Status, Step, Text
 from knowledge.service import KnowledgeBase
 from storage.store import ChatKey, Store

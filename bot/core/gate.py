@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 
 from bot.config import Settings
-from bot.messages import IncomingMessage
+from bot.core.messages import IncomingMessage
 
 REFUSAL = (
     "Entschuldigung, hier darf ich leider nicht antworten. "

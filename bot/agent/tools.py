@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.messages import Citation, Clarification
+from bot.core.messages import Citation, Clarification
 from knowledge.errors import KnowledgeError
 from knowledge.models import DocumentInfo
 from knowledge.service import KnowledgeBase

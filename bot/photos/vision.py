@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageFilter, ImageOps
 
-from bot.messages import ImageInput
-from bot.photos import open_image
+from bot.core.messages import ImageInput
+from bot.photos.intake import open_image
 from knowledge.catalog import brands_in
 from knowledge.ocr import Ocr, text_lines
 from knowledge.text import content_words, error_codes, fold

@@ -23,10 +23,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.engine import EngineResult, HistoryItem, Turn
-from bot.llm import ChatModel, Completion
-from bot.messages import Answer, Citation, Clarification
-from bot.prompts import (
+from bot.agent.llm import ChatModel, Completion
+from bot.agent.prompts import (
     EMPTY_ANSWER,
     ITERATION_LIMIT,
     PROMPT_REFUSAL,
@@ -35,8 +33,10 @@ from bot.prompts import (
     SYSTEM_PROMPT,
     leaks_prompt,
 )
-from bot.tools import CLARIFY, TOOLS, ToolBox, parse_clarification
-from bot.vision import PhotoReader, Reading
+from bot.agent.tools import CLARIFY, TOOLS, ToolBox, parse_clarification
+from bot.core.messages import Answer, Citation, Clarification
+from bot.core.turn import EngineResult, HistoryItem, Turn
+from bot.photos.vision import PhotoReader, Reading
 from knowledge.service import KnowledgeBase
 
 log = logging.getLogger(__name__)

@@ -16,18 +16,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
-from bot.agent import LlmAgent
-from bot.answerer import OfflineAnswerer
-from bot.commands import Commands
+from bot.agent.agent import LlmAgent
+from bot.agent.llm import LlmClient
 from bot.config import Settings
-from bot.conversation import Conversation
-from bot.dispatcher import Dispatcher
-from bot.engine import Engine, OfflineEngine
-from bot.gate import Gate
-from bot.llm import LlmClient
-from bot.metrics import Metrics
-from bot.photos import PhotoIntake, PhotoStore
-from bot.vision import PhotoReader
+from bot.core.commands import Commands
+from bot.core.conversation import Conversation
+from bot.core.gate import Gate
+from bot.core.turn import Engine
+from bot.offline.answerer import OfflineAnswerer
+from bot.offline.engine import OfflineEngine
+from bot.photos.intake import PhotoIntake, PhotoStore
+from bot.photos.vision import PhotoReader
+from bot.runtime.dispatcher import Dispatcher
+from bot.runtime.metrics import Metrics
 from knowledge.embedder import make_embedder
 from knowledge.ocr import RapidOcr
 from knowledge.rerank import CohereReranker

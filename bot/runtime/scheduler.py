@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.commands import Commands
+from bot.core.commands import Commands
+from bot.core.messages import Progress
 from bot.errors import ConfigError
-from bot.messages import Progress
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
+from bot.core.messages import ImageInput
 from bot.errors import PhotoRejected
-from bot.messages import ImageInput
 from storage.store import ChatKey, utc_now
 
 log = logging.getLogger(__name__)

@@ -38,11 +38,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from bot.commands import Command, Commands, parse_command
-from bot.engine import Engine, EngineResult, HistoryItem, Turn
-from bot.errors import EXPECTED, LlmUnavailable, PhotoRejected
-from bot.gate import Gate
-from bot.messages import (
+from bot.core.commands import Command, Commands, parse_command
+from bot.core.gate import Gate
+from bot.core.messages import (
     FEEDBACK_PREFIX,
     Answer,
     Clarification,
@@ -55,8 +53,10 @@ from bot.messages import (
     parse_feedback,
     parse_option,
 )
-from bot.metrics import Metrics
-from bot.photos import PhotoIntake
+from bot.core.turn import Engine, EngineResult, HistoryItem, Turn
+from bot.errors import EXPECTED, LlmUnavailable, PhotoRejected
+from bot.photos.intake import PhotoIntake
+from bot.runtime.metrics import Metrics
 from knowledge.errors import IndexMissing
 from storage.store import ChatKey, Pause, Store, StoredMessage, utc_now
 from storage.store import Citation as StoredCitation

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.messages import Answer, Citation, IncomingMessage, PageImage, Progress, Reply
-from bot.metrics import Metrics
+from bot.core.messages import Answer, Citation, IncomingMessage, PageImage, Progress, Reply
+from bot.runtime.metrics import Metrics
 from knowledge.errors import DocumentNotFound, IndexBusy, IndexMissing
 from knowledge.models import IndexProgress, IndexReport
 from knowledge.service import KnowledgeBase

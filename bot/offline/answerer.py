@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.messages import Answer, Citation, Clarification
+from bot.core.messages import Answer, Citation, Clarification
 from knowledge.catalog import brands_in
 from knowledge.models import DocumentInfo, Passage, SearchResult
 from knowledge.service import KnowledgeBase
