@@ -37,15 +37,12 @@ TUNE = HERE / "qa-gen-tune.jsonl"
 HELDOUT = HERE / "qa-gen-heldout.jsonl"
 EXTRA = HERE / "qa-extra.jsonl"
 # The verdict's evidence, kept small so that it generalises: how much of the question's
-# topic the best chunk and its best line hold, how close the nearest passage is in the
-# embedder's space, and whether an asked error code is missing from the best chunk.
-FEATURES = ["topic_coverage", "row_share", "closest", "code_missing", "code_found"]
-LEXICAL_FEATURES = [
-    "topic_coverage",
-    "row_share",
-    "code_missing",
-    "code_found",
-]  # embedders without a calibrated cosine
+# topic the best chunk holds and how much of it no manual in scope contains, how close
+# the nearest passage is in the embedder's space, and whether an asked error code is
+# found in the best chunk or missing from it. (The best line's share, once a feature,
+# took a negative weight beside "absent" and was dropped.)
+FEATURES = ["topic_coverage", "closest", "code_missing", "code_found", "absent"]
+LEXICAL_FEATURES = ["topic_coverage", "code_missing", "code_found", "absent"]  # embedders without a calibrated cosine
 ROUNDS = 3
 FLAG_BUDGET = 0.05  # answerable questions the verdict may call "not in the manuals" on the tune split
 GRID: dict[str, tuple[float, ...]] = {

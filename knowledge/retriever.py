@@ -14,8 +14,10 @@
    A page scores its best chunk plus a share of its neighbours' (tables run on);
    one passage per page; optional Cohere rerank. Weights: ``Ranking``, chosen on the
    generated question set by ``bench/tune.py``.
-4. Verdict: a small logistic model over the evidence (``evidence``) decides whether the
-   best page really answers the question (``Calibration``, fitted by ``bench/tune.py``).
+4. Verdict: a small logistic model over the evidence (``evidence``: the best chunk's share
+   of the topic, the share of the topic no manual in scope contains, the nearest cosine,
+   an asked code found or missing) decides whether the best page really answers the
+   question (``Calibration``, fitted by ``bench/tune.py``).
 """
 
 from __future__ import annotations
@@ -103,20 +105,20 @@ class Calibration:
 CALIBRATIONS = {
     "e5-small": Calibration(
         (
-            ("topic_coverage", 2.05),
-            ("row_share", 0.87),
-            ("closest", 33.87),
-            ("code_missing", -4.21),
-            ("code_found", 0.84),
+            ("topic_coverage", 0.55),
+            ("closest", 23.49),
+            ("code_missing", -3.51),
+            ("code_found", 0.31),
+            ("absent", -4.28),
         ),
-        intercept=-28.78,
+        intercept=-16.42,
         threshold=1.0,
     ),
 }
 LEXICAL_CALIBRATION = Calibration(
-    (("topic_coverage", 2.41), ("row_share", 0.95), ("code_missing", -5.09), ("code_found", 0.4)),
-    intercept=0.28,
-    threshold=1.25,
+    (("topic_coverage", 0.63), ("code_missing", -3.79), ("code_found", 0.0), ("absent", -4.55)),
+    intercept=3.96,
+    threshold=1.0,
 )
 
 
@@ -133,6 +135,17 @@ class Plan:
     terms: list[str]
     vector: Vectors
     rarity: tuple[float, ...] = ()  # per group: idf of its rarest known term (0: no chunk has any)
+    absent: float = 0.0  # share of the topic no manual in scope contains (``_absent``)
+
+
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """What the index's chunks contain: per term the number of chunks holding it, and per manual its terms."""
+
+    frequency: dict[str, int]
+    chunks: int
+    terms: dict[str, frozenset[str]]  # file -> every term of its chunks
+    names: dict[str, frozenset[str]]  # file -> the terms of its descriptor (title, file name, maker, products)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +166,7 @@ class Retriever:
         )
         self._brands: tuple[tuple[int, int], dict[str, frozenset[str]]] = ((-1, -1), {})
         self._names: tuple[tuple[int, int], dict[str, frozenset[str]]] = ((-1, -1), {})
-        self._frequency: tuple[tuple[int, int], dict[str, int], int] = ((-1, -1), {}, 0)
+        self._vocabulary: tuple[tuple[int, int], Vocabulary] = ((-1, -1), Vocabulary({}, 0, {}, {}))
 
     def search(
         self,
@@ -174,7 +187,8 @@ class Retriever:
     def plan(self, state: IndexState, query: str, product: str | None = None, chunks: Table | None = None) -> Plan:
         files, doubt = self._scope(state, query, product)
         groups = query_groups(query)
-        frequency, total = self._term_frequency(state, chunks)
+        vocabulary = self._vocabulary_of(state, chunks)
+        rarity = tuple(_rarity(g, vocabulary.frequency, vocabulary.chunks) for g in groups)
         return Plan(
             query=query,
             files=files,
@@ -184,20 +198,30 @@ class Retriever:
             groups=groups,
             terms=list(dict.fromkeys(t for g in groups for t in g)),
             vector=self._embedder.query(query),
-            rarity=tuple(_rarity(g, frequency, total) for g in groups),
+            rarity=rarity,
+            absent=_absent(groups, rarity, files, vocabulary),
         )
 
-    def _term_frequency(self, state: IndexState, chunks: Table | None) -> tuple[dict[str, int], int]:
-        """In how many chunks each term occurs, and how many chunks there are; once per index revision."""
+    def _vocabulary_of(self, state: IndexState, chunks: Table | None) -> Vocabulary:
+        """The index's terms, counted and per manual; read once per index revision."""
         version = (state.version, state.revision)
-        if chunks is not None and self._frequency[0] != version:
+        if chunks is not None and self._vocabulary[0] != version:
             counts: dict[str, int] = {}
-            rows = chunks.search().select(["terms"]).limit(max(chunks.count_rows(), 1)).to_list()
+            by_file: dict[str, set[str]] = {}
+            names: dict[str, set[str]] = {}
+            rows = chunks.search().select(["file", "terms"]).limit(max(chunks.count_rows(), 1)).to_list()
             for row in rows:
-                for term in set(str(row["terms"]).split()):
+                terms = set(str(row["terms"]).split())
+                for term in terms:
                     counts[term] = counts.get(term, 0) + 1
-            self._frequency = (version, counts, len(rows))
-        return self._frequency[1], self._frequency[2]
+                by_file.setdefault(str(row["file"]), set()).update(terms)
+                names.setdefault(str(row["file"]), set()).update(_fields(row)[0])
+            frozen = {f: frozenset(t) for f, t in by_file.items()}
+            self._vocabulary = (
+                version,
+                Vocabulary(counts, len(rows), frozen, {f: frozenset(n) for f, n in names.items()}),
+            )
+        return self._vocabulary[1]
 
     def pool(self, chunks: Table, plan: Plan, mode: Mode, depth: int) -> Pool:
         if plan.files is not None and not plan.files:
@@ -453,10 +477,33 @@ def _rarity(group: tuple[str, ...], frequency: dict[str, int], total: int) -> fl
     return math.log(1 + total / min(found)) if found else 0.0
 
 
+def _absent(
+    groups: list[tuple[str, ...]], rarity: tuple[float, ...], files: set[str] | None, vocabulary: Vocabulary
+) -> float:
+    """The rarity-weighted share of the question's topic that no manual in scope contains
+    anywhere; a word no manual contains at all weighs as the rarest term can. Groups that
+    merely name a manual in scope are not part of the topic."""
+    scope = list(vocabulary.terms) if files is None else [f for f in files if f in vocabulary.terms]
+    if not scope or not groups:
+        return 0.0
+    held = frozenset().union(*(vocabulary.terms[f] for f in scope))
+    naming = frozenset().union(*(vocabulary.names.get(f, frozenset()) for f in scope))
+    rarest = math.log(1 + vocabulary.chunks)
+    total = missing = 0.0
+    for group, weight in zip(groups, rarity, strict=True):
+        if naming.intersection(group):
+            continue
+        weight = weight or rarest
+        total += weight
+        if not held.intersection(group):
+            missing += weight
+    return missing / total if total else 0.0
+
+
 def evidence(plan: Plan, fused: list[Candidate], passages: Sequence[Passage]) -> dict[str, float]:
     """What the verdict weighs: how much of the question's topic the best page's chunk
-    and its best line hold, how close the nearest passage is, and whether an asked error
-    code is found in that chunk or missing from it."""
+    holds and how much of it no manual in scope contains, how close the nearest passage
+    is, and whether an asked error code is found in that chunk or missing from it."""
     if not fused or not passages:
         return {}
     top = next((c for c in fused if (c.key[0], c.key[1]) == (passages[0].file, passages[0].page)), fused[0])
@@ -466,10 +513,10 @@ def evidence(plan: Plan, fused: list[Candidate], passages: Sequence[Passage]) ->
     code_found = any(code in terms for code in codes) or bool(numbers & terms)
     return {
         "topic_coverage": _topic_coverage(top.row, plan),
-        "row_share": top.row_share,
         "closest": max(c.cosine for c in fused),
         "code_missing": float(bool(codes) and not code_found),
         "code_found": float(bool(codes) and code_found),
+        "absent": plan.absent,
     }
 
 
@@ -486,7 +533,7 @@ def _confidence(
         return False, "the error code does not occur in the best passage"
     return False, (
         f"weak evidence: the best passage holds {signals['topic_coverage']:.0%} of the question's topic, "
-        f"its best line {signals['row_share']:.0%}, nearest cosine {signals['closest']:.2f}"
+        f"no manual in scope {signals['absent']:.0%} of it, nearest cosine {signals['closest']:.2f}"
     )
 
 

@@ -73,6 +73,10 @@ def fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
+# Words are folded before they are looked up ("für" arrives as "fur"): keep both spellings.
+STOPWORDS = STOPWORDS | frozenset(fold(w) for w in STOPWORDS)
+
+
 def german_spelling(word: str) -> str:
     """Fold the umlaut transcriptions a phone keyboard produces: "ueber" → "uber"."""
     return _TRANSCRIBED_UMLAUT.sub(r"\1", word)

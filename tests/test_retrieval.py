@@ -94,6 +94,17 @@ def test_off_topic_question_is_not_confident(sample_kb: KnowledgeBase) -> None:
     assert result.confident is False
 
 
+def test_the_absent_signal_is_the_share_of_the_topic_no_manual_contains(sample_kb: KnowledgeBase) -> None:
+    known = dict(sample_kb.search("Passwort für erweiterte Einstellungen").signals)
+    half = dict(sample_kb.search("Passwort für die Gulaschsuppe").signals)
+    unknown = dict(sample_kb.search("Rezept Gulaschsuppe Paprika").signals)
+    assert known["absent"] == 0.0
+    assert 0.0 < half["absent"] < 1.0
+    assert unknown["absent"] == 1.0
+    result = sample_kb.search("Rezept Gulaschsuppe Paprika")
+    assert result.confident is False and "no manual in scope" in result.reason
+
+
 def test_product_filter_on_the_sample(sample_kb: KnowledgeBase) -> None:
     assert hits(sample_kb.search("E013", product="SF-6000TL"))[0] == (SAMPLE_NAME, 8)  # from catalog.toml
     other = sample_kb.search("E013", product="Growatt")
