@@ -24,13 +24,16 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.core.messages import Progress
 from bot.runtime.metrics import Metrics
 from knowledge.errors import IndexBusy
 from knowledge.models import IndexProgress, IndexReport
-from knowledge.service import KnowledgeBase
 from storage.store import ChatKey
+
+if TYPE_CHECKING:  # the knowledge base is handed in; importing it (LanceDB, Arrow) takes seconds
+    from knowledge.service import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
