@@ -3,7 +3,8 @@
 Start-up order: open the core (store, knowledge, engine), build the platforms,
 serve HTTP (webhooks must be reachable before Telegram is told the URL), connect
 the platforms, then let the dispatcher take over what a previous process left
-pending. Shut-down runs the other way round on SIGINT/SIGTERM.
+pending and start the scheduler (sync and chores). Shut-down runs the other way
+round on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from adapters.web import Notifier, Platform, ReadyCheck, health_app
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.runtime.composition import Nik, open_nik
-from bot.runtime.scheduler import Notify, SyncSchedule
+from bot.runtime.scheduler import Notify, Schedule
 from knowledge.errors import IndexMissing
 from knowledge.service import KnowledgeBase
 
@@ -39,7 +40,7 @@ class Server:
     nik: Nik
     platforms: tuple[Platform, ...]
     runner: web.AppRunner
-    schedule: SyncSchedule
+    schedule: Schedule
 
     @property
     def port(self) -> int:
@@ -91,12 +92,14 @@ async def running(
         await web.TCPSite(runner, settings.host, settings.port).start()
         for platform in platforms:
             nik.dispatcher.register(platform.name, platform.process)
+            if isinstance(platform, Notifier):
+                nik.jobs.register(platform.name, platform.progress_note)
         for platform in platforms:
             await platform.start()
             stack.push_async_callback(platform.stop)
         await nik.dispatcher.start()
         stack.push_async_callback(nik.dispatcher.stop)
-        schedule = SyncSchedule(nik.commands, settings.reindex_cron, _admin_notify(settings, platforms))
+        schedule = Schedule(nik.jobs, settings.reindex_cron, _admin_notify(settings, platforms), chores=nik.chores)
         schedule.start()
         stack.callback(schedule.stop)
         server = Server(nik, platforms, runner, schedule)

@@ -13,8 +13,10 @@ from typing import Protocol, runtime_checkable
 
 from aiohttp import web
 
+from bot.runtime.jobs import Report
 from bot.runtime.metrics import Metrics
 from storage.inbox import Delivery
+from storage.store import ChatKey
 
 ReadyCheck = Callable[[], Awaitable[tuple[bool, str]]]
 
@@ -35,9 +37,12 @@ class Platform(Protocol):
 
 @runtime_checkable
 class Notifier(Protocol):
-    """A platform that can write a note of Nik's own into a chat (the scheduled sync's summary)."""
+    """A platform that can write notes of Nik's own into a chat, outside any turn: the
+    scheduled sync's summary, and a background job's progress edited in place."""
 
     async def notify(self, chat_id: str, text: str) -> None: ...
+
+    def progress_note(self, key: ChatKey) -> Report: ...
 
 
 def health_app(

@@ -9,7 +9,9 @@ a compare-and-set on the lease so that two processes never take the same row.
 Several replicas share one database: a chat's updates run one at a time in arrival
 (row id) order, whichever process holds them. A holder waits while an earlier
 update of its chat is pending (``is_next``), renewing its own lease meanwhile
-(``renew``) so that nobody takes a waiting update for a dead one's.
+(``renew``) so that nobody takes a waiting update for a dead one's. A live
+process's heartbeat renews every lease it holds at once (``renew_all``), so that a
+turn longer than the lease is not taken for a dead one's either.
 
 Works the same on SQLite and Postgres: plain ``INSERT … ON CONFLICT DO NOTHING``
 and ``UPDATE … WHERE lease_until = <what I hold>``.
@@ -24,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.db import dialect_insert, write_transaction
@@ -126,6 +128,25 @@ class Inbox:
             if (await conn.execute(claim)).rowcount != 1:
                 return None
         return replace(delivery, lease_until=now + lease)
+
+    async def renew_all(self, deliveries: Collection[Delivery], lease: timedelta) -> dict[int, Delivery]:
+        """Extend the leases of ``deliveries`` in one statement; the ones still held, by id,
+        with their new lease (one missing from the result was taken by another process)."""
+        held = [d for d in deliveries if d.lease_until is not None]
+        if not held:
+            return {}
+        until = self._clock() + lease
+        mine = or_(*(and_(InboxItem.id == d.id, InboxItem.lease_until == d.lease_until) for d in held))
+        claim = (
+            update(InboxItem)
+            .where(mine, InboxItem.done_at.is_(None))
+            .values(lease_until=until)
+            .returning(InboxItem.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._write() as conn:
+            kept = set((await conn.execute(claim)).scalars())
+        return {d.id: replace(d, lease_until=until) for d in held if d.id in kept}
 
     async def is_next(self, delivery: Delivery) -> bool:
         """True when no earlier update of the delivery's chat is still pending, in any process."""

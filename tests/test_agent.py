@@ -6,20 +6,24 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.agent.agent import LlmAgent
+from bot.agent.agent import PHOTO_GONE, LlmAgent
 from bot.agent.llm import LlmClient
 from bot.agent.prompts import SYSTEM_PROMPT
 from bot.agent.tools import TOOL_NAMES, TOOLS
 from bot.core.messages import Answer, Citation, Clarification, ImageInput
 from bot.core.turn import HistoryItem, Turn
 from bot.errors import LlmUnavailable
+from bot.photos.intake import PhotoIntake, PhotoStore
 from fakes import Calls, ScriptedOpenAI, Status, Step, Text
 from helpers import SAMPLE_NAME
 from knowledge.service import KnowledgeBase
+from photo_maker import display_photo
+from storage.store import ChatKey
 
 TITLE = "SolarFux SF-5000TL Installations- und Bedienungsanleitung"
 E013 = Citation(SAMPLE_NAME, TITLE, 8)
@@ -195,6 +199,32 @@ async def test_history_summary_and_photos_reach_the_model(sample_kb: KnowledgeBa
     assert text == {"type": "text", "text": "Was zeigt das Display?"}
     assert image["type"] == "image_url"
     assert image["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(photo).decode()
+
+
+async def test_a_paused_turn_keeps_photo_references_and_resumes_with_the_photos(
+    sample_kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    intake = PhotoIntake(PhotoStore(tmp_path / "photos", retention_days=30), 20 * 1024 * 1024)
+    taken = intake.take(ChatKey("telegram", "1"), "m1", (ImageInput(display_photo(["E013"]), "image/jpeg"),))
+    unkept = ImageInput(display_photo(["E021"]), "image/jpeg")  # e.g. NIK_PHOTO_RETENTION_DAYS=0
+    script: list[Step] = [
+        Calls(("ask_user_clarification", {"question": "Welches Gerät?", "options": ["SF-5000TL", "SF-3000TL"]})),
+        Text(f"Beim SF-5000TL: Fehlerstrom zu hoch [{TITLE}, S. 8]."),
+    ]
+    async with agent_for(sample_kb, script, photos=intake.store) as (agent, api):
+        paused = await agent.answer(Turn("Was zeigt das Display?", images=(*taken.images, unkept)))
+        state = json.loads(json.dumps(paused.pause_state))  # as the store keeps it
+        stored = json.dumps(state)
+        assert base64.b64encode(taken.images[0].data).decode()[:200] not in stored
+        assert "base64" not in stored and len(stored) < 10_000  # references, not photos
+        await agent.answer(Turn("SF-5000TL", resume=state, reply_to_pause="SF-5000TL"))
+    asked, resumed = (r["messages"] for r in api.requests)
+    kept = "data:image/jpeg;base64," + base64.b64encode(taken.images[0].data).decode()
+    _, photo, lost = asked[-1]["content"]
+    assert photo["image_url"]["url"] == kept and lost["type"] == "image_url"
+    question, pending = resumed[len(asked) - 1 : len(asked) + 1]
+    assert question["content"] == [asked[-1]["content"][0], photo, {"type": "text", "text": PHOTO_GONE}]
+    assert pending["tool_calls"][0]["function"]["name"] == "ask_user_clarification"
 
 
 async def test_summarize_sends_the_dropped_messages_and_returns_the_text(sample_kb: KnowledgeBase) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from bot.core.conversation import Conversation
 from bot.core.messages import Answer, IncomingMessage, PageImage, Progress, Reply
 from bot.offline.answerer import OfflineAnswerer
 from bot.offline.engine import OfflineEngine
+from bot.runtime.jobs import STARTED, Jobs, Report
 from helpers import PNG_MAGIC, SAMPLE_DIR, SAMPLE_NAME
 from knowledge.index import exclusive_build
 from knowledge.service import KnowledgeBase
@@ -138,3 +140,35 @@ async def test_a_reindex_while_another_build_runs_says_so(conversation: Conversa
         replies = [r async for r in conversation.handle(message)]
     final = replies[-1]
     assert isinstance(final, Progress) and final.done and final.text == BUSY
+
+
+async def test_reindex_only_starts_the_job_whose_note_outlives_the_turn(sample_kb: KnowledgeBase, store: Store) -> None:
+    jobs = Jobs(sample_kb, SAMPLE_DIR, progress_seconds=0.05)
+    shown: list[tuple[ChatKey, Progress]] = []
+    first_shown, release, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    def notes(key: ChatKey) -> Report:  # what a platform registers: one edited message in that chat
+        async def show(progress: Progress) -> None:
+            shown.append((key, progress))
+            first_shown.set()
+            if progress.done:
+                finished.set()
+            await release.wait()  # the platform is slow: the job is still running meanwhile
+
+        return show
+
+    jobs.register("telegram", notes)
+    commands = Commands(sample_kb, store, frozenset({"telegram:boss"}), SAMPLE_DIR, "offline", jobs=jobs)
+    conversation = Conversation(store, OfflineEngine(OfflineAnswerer(sample_kb)), commands)
+    first = IncomingMessage("telegram", "c1", "boss", "boss", "m-r1", "/reindex")
+    assert [r async for r in conversation.handle(first)] == []  # the turn is over at once
+    await asyncio.wait_for(first_shown.wait(), 10)
+    assert jobs.reindexing
+    again = IncomingMessage("telegram", "c2", "boss", "boss", "m-r2", "/reindex")
+    assert [r async for r in conversation.handle(again)] == [Answer(BUSY, kind="info")]
+    release.set()
+    await asyncio.wait_for(finished.wait(), 60)
+    assert {key for key, _ in shown} == {ChatKey("telegram", "c1")}
+    assert shown[0][1] == Progress(STARTED)
+    final = shown[-1][1]
+    assert final.done and "Index aktualisiert" in final.text

@@ -174,3 +174,30 @@ async def test_an_unknown_platform_is_refused(inbox: Inbox) -> None:
     with pytest.raises(ValueError, match="teams"):
         await dispatcher.submit(ChatKey("teams", "1"), "m1", {})
     assert await inbox.pending() == 0
+
+
+async def test_the_heartbeat_keeps_a_turn_longer_than_its_lease_from_being_taken_over(backend_url: str) -> None:
+    stores = [await Store.open(backend_url) for _ in range(2)]
+    lease = timedelta(seconds=0.3)
+    busy, other = (
+        Dispatcher(Inbox(stores[0].engine), lease=lease),
+        Dispatcher(Inbox(stores[1].engine), lease=lease, sweep_seconds=0.05),
+    )
+    slow, taker = Recorder(delay=1.5), Recorder()  # five leases long
+    busy.register("telegram", slow)
+    other.register("telegram", taker)
+    await busy.start()
+    await other.start()  # another replica, sweeping for expired leases all the while
+    try:
+        assert await busy.submit(key("1"), "m1", {"text": "lang"})
+        await asyncio.wait_for(busy.drain(), 10)
+        assert slow.ran == [(key("1"), "lang")]
+        await other.sweep()
+        await asyncio.wait_for(other.drain(), 10)
+        assert taker.ran == []  # it would have run it at once had it ever taken it
+        assert await Inbox(stores[0].engine).pending() == 0
+    finally:
+        for dispatcher in (busy, other):
+            await dispatcher.stop()
+        for store in stores:
+            await store.close()

@@ -122,16 +122,19 @@ def test_an_oversize_file_is_refused_by_its_length_alone() -> None:
     assert "zu groß" in note and "1 MB" in note
 
 
-def test_photos_are_kept_per_chat_and_only_there(tmp_path: Path) -> None:
+def test_photos_are_kept_per_chat_and_read_back_by_reference(tmp_path: Path) -> None:
     intake = PhotoIntake(PhotoStore(tmp_path / "photos", retention_days=30), LIMIT)
     mine, other = ChatKey("telegram", "100"), ChatKey("telegram", "200")
     taken = intake.take(mine, "msg-1", (ImageInput(gps_jpeg(), "image/jpeg"),))
+    theirs = intake.take(other, "msg-1", (ImageInput(gps_jpeg(), "image/jpeg"),))
     assert len(taken.refs) == 1 and "100" not in taken.refs[0]
-    stored = intake.store.load(mine, taken.refs[0])
+    assert taken.images[0].ref == taken.refs[0]  # the engine sees where each photo is kept
+    assert taken.refs[0].split("/")[0] != theirs.refs[0].split("/")[0]  # one folder per chat
+    stored = intake.store.load(taken.refs[0])
     assert stored == taken.images[0].data and b"GPS" not in stored
-    for key, ref in ((other, taken.refs[0]), (mine, "../" + taken.refs[0]), (mine, taken.refs[0] + "/../x.jpg")):
+    for ref in ("../" + taken.refs[0], taken.refs[0] + "/../x.jpg", "/etc/passwd", taken.refs[0][:-4]):
         with pytest.raises(FileNotFoundError):
-            intake.store.load(key, ref)
+            intake.store.load(ref)
 
 
 def test_a_refused_image_stores_nothing(tmp_path: Path) -> None:
@@ -149,9 +152,9 @@ def test_prune_deletes_photos_past_the_retention(tmp_path: Path) -> None:
     ten_days_ago = (utc_now() - timedelta(days=10)).timestamp()
     os.utime(store.root / old, (ten_days_ago, ten_days_ago))
     assert store.prune() == 1
-    assert store.load(key, new)
+    assert store.load(new)
     with pytest.raises(FileNotFoundError):
-        store.load(key, old)
+        store.load(old)
 
 
 def test_zero_retention_keeps_no_photos(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Several replicas on one database, as separate processes: dedupe, per-chat order, pauses, takeover.
+"""Several replicas on one database, as separate processes: dedupe, per-chat order, pauses, takeover,
+the lease heartbeat, and a reindex that is not run twice.
 
 Each replica is ``tests/replica.py``: the real store, inbox and dispatcher, driven
 through stdin. The database is a fresh one, on SQLite and on PostgreSQL.
@@ -15,7 +16,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from bot.runtime.jobs import BUSY
+from storage.models import InboxItem
 from storage.store import ChatKey, Store
 
 SCRIPT = Path(__file__).with_name("replica.py")
@@ -184,3 +188,65 @@ async def test_a_replica_killed_mid_turn_is_taken_over_by_another(
     assert takeovers == [("k1", 2)]  # the second attempt, by exactly one survivor
     assert [(r.name, m, n) for r in (a, b) for m, n in r.ran() if m == "k2"] == [("b", "k2", 1)]
     await asyncio.gather(a.quit(), b.quit())
+
+
+async def _lease_of(url: str, message_id: str) -> tuple[float, int]:
+    """How far past its creation an update's lease reaches (seconds), and its attempts."""
+    store = await Store.open(url)
+    try:
+        async with store.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(InboxItem.created_at, InboxItem.lease_until, InboxItem.attempts).where(
+                        InboxItem.message_id == message_id
+                    )
+                )
+            ).one()
+    finally:
+        await store.close()
+    created, until, attempts = row
+    return (until - created).total_seconds(), attempts
+
+
+async def _lease_reaches(url: str, message_id: str, seconds: float) -> tuple[float, int]:
+    """Wait until the update's lease reaches ``seconds`` past its creation, or another
+    process took it (attempts > 1); both figures then."""
+    for _ in range(int(WAIT / 0.1)):
+        reach, attempts = await _lease_of(url, message_id)
+        if reach >= seconds or attempts > 1:
+            break
+        await asyncio.sleep(0.1)
+    return reach, attempts
+
+
+async def test_a_replica_killed_mid_turn_and_mid_reindex_answers_once_and_reindexes_once(
+    backend_url: str, tmp_path: Path
+) -> None:
+    lease = 1.0
+    options = ("--lease", str(lease), "--data", str(tmp_path))  # one host: one build lock
+    doomed, survivor = await asyncio.gather(
+        Replica.start(backend_url, "c", "--hang-on", "kaputt", *options), Replica.start(backend_url, "b", *options)
+    )
+    try:
+        assert await doomed.submit("admin", "r1", "/reindex")
+        await doomed.expect("reindexing r1")  # the turn only started the job…
+        await doomed.expect("building c")  # …which now holds the build lock
+        assert await survivor.submit("admin", "r2", "/reindex")  # a second admin, another replica
+        await survivor.expect(f"note b {BUSY}")  # the other replica's build holds the lock
+        assert await doomed.submit("k", "k1", "kaputt")
+        await doomed.expect("hanging k1")
+        assert await survivor.submit("k", "k2", "danach")
+        # The heartbeat carries k1's lease well past its first expiry while its replica lives…
+        reach, attempts = await _lease_reaches(backend_url, "k1", 3 * lease)
+        assert reach >= 3 * lease and attempts == 1  # …so nobody took it over
+        os.kill(doomed.process.pid, signal.SIGKILL)  # mid-turn and mid-reindex
+        await doomed.process.wait()
+        await _idle(survivor)
+    finally:
+        doomed.kill()
+    assert await _history(backend_url, "k") == _dialogue("kaputt", "danach")
+    assert [r for r in survivor.ran() if r[0] == "k1"] == [("k1", 2)]  # answered once, by the survivor
+    builds = [line for r in (doomed, survivor) for line in r.lines if line.startswith("building ")]
+    assert builds == ["building c"]  # the /reindex turn was over: nobody ran it again
+    assert [line for line in survivor.lines if line.startswith(("reindexing", "busy"))] == ["reindexing r2"]
+    await survivor.quit()

@@ -1,17 +1,17 @@
-"""Scheduled manual sync: the crontab setting, the same index path as /reindex, the admin note."""
+"""The one scheduler: the crontab setting, the sync through the reindex job, the admin note, the chores."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import asyncio
 
 import pytest
 
-from bot.core.commands import Commands
+from bot.core.messages import Progress
 from bot.errors import ConfigError
-from bot.runtime.scheduler import SyncSchedule, parse_cron
+from bot.runtime.jobs import BUSY, Jobs
+from bot.runtime.scheduler import Schedule, parse_cron
 from helpers import SAMPLE_DIR
 from knowledge.service import KnowledgeBase
-from storage.store import Store
 
 
 def test_the_schedule_setting() -> None:
@@ -21,28 +21,54 @@ def test_the_schedule_setting() -> None:
         parse_cron("every night")
 
 
-async def test_a_scheduled_sync_indexes_and_tells_the_admin_chat(
-    sample_kb: KnowledgeBase, store: Store, tmp_path: Path
-) -> None:
+async def test_a_scheduled_sync_indexes_and_tells_the_admin_chat(sample_kb: KnowledgeBase) -> None:
     notes: list[str] = []
 
     async def notify(text: str) -> None:
         notes.append(text)
 
-    commands = Commands(sample_kb, store, frozenset(), SAMPLE_DIR, "offline")
-    schedule = SyncSchedule(commands, "30 2 * * *", notify)
+    schedule = Schedule(Jobs(sample_kb, SAMPLE_DIR), "30 2 * * *", notify)
     schedule.start()
     try:
         assert schedule.next_run is not None and "02:30:00" in schedule.next_run
-        summary = await schedule.run()
+        summary = await schedule.sync()
     finally:
         schedule.stop()
     assert summary.startswith("Geplante Indexierung: Index aktualisiert")
     assert notes == [summary]
 
 
-async def test_a_switched_off_schedule_never_starts(sample_kb: KnowledgeBase, store: Store) -> None:
-    schedule = SyncSchedule(Commands(sample_kb, store, frozenset(), SAMPLE_DIR, "offline"), "off")
+async def test_a_scheduled_sync_while_a_reindex_runs_is_not_a_second_one(sample_kb: KnowledgeBase) -> None:
+    jobs = Jobs(sample_kb, SAMPLE_DIR)
+    release = asyncio.Event()
+    seen: list[Progress] = []
+
+    async def slow_note(progress: Progress) -> None:  # the admin's /reindex, its note still being sent
+        seen.append(progress)
+        await release.wait()
+
+    running = jobs.start_reindex(slow_note)
+    assert running is not None
+    summary = await Schedule(jobs, "off").sync()
+    assert summary == f"Geplante Indexierung: {BUSY}"
+    release.set()
+    assert (await running).startswith("Index aktualisiert")
+    assert len([p for p in seen if p.done]) == 1
+
+
+async def test_the_scheduler_runs_the_chores_at_start_and_then_periodically(sample_kb: KnowledgeBase) -> None:
+    runs: list[str] = []
+    twice = asyncio.Event()
+
+    async def prune() -> None:
+        runs.append("prune")
+        if len(runs) >= 2:
+            twice.set()
+
+    schedule = Schedule(Jobs(sample_kb, SAMPLE_DIR), "off", chores=(prune,), chore_seconds=0.2)
     schedule.start()
-    assert schedule.next_run is None
-    schedule.stop()
+    try:
+        assert schedule.next_run is None  # no sync: switched off
+        await asyncio.wait_for(twice.wait(), 10)
+    finally:
+        schedule.stop()

@@ -51,9 +51,10 @@ from adapters.teams.translate import (
     shared_files,
     to_incoming,
 )
-from bot.core.messages import ImageInput, Reply
+from bot.core.messages import ImageInput, Progress, Reply
 from bot.errors import ConfigError
 from bot.runtime.composition import Nik
+from bot.runtime.jobs import Report
 from storage.inbox import Delivery
 from storage.store import ChatKey
 
@@ -167,6 +168,27 @@ class TeamsPlatform:
             return
         reference = ConversationReference().deserialize(stored)
         await self._continue(reference, lambda renderer: renderer.send(text_activity(text)))
+
+    def progress_note(self, key: ChatKey) -> Report:
+        """A background job's progress in ``key``'s chat: one message, sent by the first
+        report and updated by the later ones, each through ``continue_conversation``."""
+        activity_id: str | None = None  # the message's, once sent
+
+        async def show(progress: Progress) -> None:
+            stored = await self._nik.store.reference(key)
+            if stored is None:
+                log.warning("no conversation reference for Teams chat %s: progress stays in the log", key.chat_id)
+                return
+
+            async def turn(renderer: Renderer) -> None:
+                nonlocal activity_id
+                renderer.progress_id = activity_id
+                await renderer.render(progress)
+                activity_id = renderer.progress_id
+
+            await self._continue(ConversationReference().deserialize(stored), turn)  # errors: _on_turn_error
+
+        return show
 
     # -- inbound -------------------------------------------------------------------
 

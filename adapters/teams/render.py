@@ -6,7 +6,8 @@
   ``option_data(n)`` — in channels a free-text answer without @mention never reaches
   the bot, a button press does.
 * ``PageImage``: the PNG inline (data URI) with its caption.
-* ``Progress``: the first is sent, later ones update that message.
+* ``Progress``: the first is sent, later ones update that message (also from a later
+  turn context: a background job's note passes the message's id on).
 * ``Typing``: a typing indicator, repeated every few seconds until the next message.
 * ``Partial``: not shown (Teams' streaming protocol is not used); the final reply always is.
 """
@@ -117,11 +118,13 @@ def _cut(text: str) -> str:
 class Renderer:
     """Sends one turn's replies in order; ``close`` stops the typing indicator."""
 
-    def __init__(self, context: TurnContext, *, typing_every: float = TYPING_EVERY) -> None:
+    def __init__(
+        self, context: TurnContext, *, typing_every: float = TYPING_EVERY, progress_id: str | None = None
+    ) -> None:
         self._context = context
         self._typing_every = typing_every
         self._typing: asyncio.Task[None] | None = None
-        self._progress_id: str | None = None
+        self.progress_id = progress_id  # the progress message to update (a job's note outlives one renderer)
         self._lock = asyncio.Lock()  # one connector request at a time (typing runs beside)
         self.sent = 0
 
@@ -153,11 +156,11 @@ class Renderer:
         await self._stop_typing()
 
     async def _progress(self, progress: Progress) -> None:
-        if self._progress_id is None:
-            self._progress_id = await self.send(text_activity(progress.text))
+        if self.progress_id is None:
+            self.progress_id = await self.send(text_activity(progress.text))
             return
         update = text_activity(progress.text)
-        update.id = self._progress_id
+        update.id = self.progress_id
         async with self._lock:
             await deliver(lambda: self._context.update_activity(update), "a progress update")
 

@@ -41,11 +41,13 @@ from adapters.telegram.albums import Albums
 from adapters.telegram.outbox import Limits, Outbox, retry_seconds
 from adapters.telegram.replies import Target, TurnOutput
 from adapters.telegram.translate import ImageFile, chat_key_of, image_files, to_incoming
-from bot.core.messages import FEEDBACK_PREFIX, OPTION_PREFIX, ImageInput, IncomingMessage
+from bot.core.messages import FEEDBACK_PREFIX, OPTION_PREFIX, ImageInput, IncomingMessage, Progress
 from bot.errors import ConfigError
 from bot.runtime.composition import Nik
+from bot.runtime.jobs import Report
 from storage.errors import StorageError
 from storage.inbox import Delivery
+from storage.store import ChatKey
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,20 @@ class TelegramPlatform:
         """A plain note from Nik itself (the scheduled sync's summary) to ``chat_id``."""
         group = chat_id.startswith("-")
         await self._outbox.send(chat_id, group, lambda: self.bot.send_message(chat_id, text))
+
+    def progress_note(self, key: ChatKey) -> Report:
+        """A background job's progress in ``key``'s chat (its topic too): one message, sent
+        by the first report and edited in place by the later ones, after the turn is over."""
+        topic = int(key.thread_id) if key.thread_id else None
+        output = TurnOutput(self.bot, self._outbox, Target(int(key.chat_id), topic, key.chat_id.startswith("-")))
+
+        async def show(progress: Progress) -> None:
+            try:
+                await output.show(progress)
+            except TelegramError as error:  # a lost progress edit is harmless: the next one follows
+                log.warning("progress note in chat %s not shown: %s", key.chat_id, error)
+
+        return show
 
     async def process(self, delivery: Delivery) -> None:
         update = Update.de_json(delivery.payload, self.bot)

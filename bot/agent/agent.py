@@ -5,7 +5,10 @@ recent history and the question (photos as data-URL image parts); it may search
 the manuals or read pages, and ends with an answer citing ``[Title, S. N]`` or a
 call of ``ask_user_clarification``. A clarification pauses the loop: the pause
 state (plain JSON: the messages so far, the pending tool call's id, the pages
-seen) lets the next turn continue exactly there, after a restart too.
+seen) lets the next turn continue exactly there, after a restart too. Photos in it
+are references to the photo intake's files (``NIK_DATA_DIR/photos``), not the
+photos themselves; resuming reads them back (a photo pruned or never kept meanwhile
+becomes a short note to the model).
 
 With ``turn.on_partial`` the model calls stream: the text so far reaches the
 caller as it arrives (in practice the final answer; tool-call rounds carry none).
@@ -34,8 +37,9 @@ from bot.agent.prompts import (
     leaks_prompt,
 )
 from bot.agent.tools import CLARIFY, TOOLS, ToolBox, parse_clarification
-from bot.core.messages import Answer, Citation, Clarification
+from bot.core.messages import Answer, Citation, Clarification, ImageInput
 from bot.core.turn import EngineResult, HistoryItem, Turn
+from bot.photos.intake import PhotoStore
 from bot.photos.vision import PhotoReader, Reading
 from knowledge.service import KnowledgeBase
 
@@ -45,6 +49,8 @@ SUMMARY_WORDS = 120
 PAUSE_KIND = "llm"
 PHOTO_QUESTION = "Was bedeutet die Anzeige auf dem Foto, und was ist zu tun?"
 OCR_CHARS = 2000  # OCR text sent with a photo, at most
+PHOTO_REF = "photo_ref"  # a pause state's stand-in for an image part: {"type": "photo_ref", "ref": ...}
+PHOTO_GONE = "[Foto nicht mehr verfügbar]"
 
 
 class LlmAgent:
@@ -57,9 +63,11 @@ class LlmAgent:
         turn_seconds: float = 60.0,
         max_tokens: int = 800,
         reader: PhotoReader | None = None,
+        photos: PhotoStore | None = None,
     ) -> None:
         self._knowledge = knowledge
         self._reader = reader
+        self._photos = photos
         self._client = client
         self._model = model
         self._max_iterations = max_iterations
@@ -68,8 +76,9 @@ class LlmAgent:
 
     async def answer(self, turn: Turn) -> EngineResult:
         deadline = time.monotonic() + self._turn_seconds
+        refs: dict[str, str] = {}  # data URL of a photo in the messages → its stored reference
         if turn.resume is not None and turn.resume.get("kind") == PAUSE_KIND:
-            messages = list(turn.resume["messages"])
+            messages = [self._with_photos(m, refs) for m in turn.resume["messages"]]
             reply = (turn.reply_to_pause or turn.question).strip()
             messages.append({"role": "tool", "tool_call_id": str(turn.resume["tool_call_id"]), "content": reply})
             seen = [Citation(str(f), str(t), int(p)) for f, t, p in turn.resume.get("pages", ())]
@@ -79,6 +88,7 @@ class LlmAgent:
             if turn.images and self._reader is not None:
                 reading = await asyncio.to_thread(self._reader.read, turn.images)
             messages = _messages(turn, reading)
+            refs = {_data_url(image): image.ref for image in turn.images if image.ref}
             tools = ToolBox(self._knowledge)
         usage: dict[str, int] = {}
         calls = 0
@@ -112,12 +122,34 @@ class LlmAgent:
                 call_id, clarification = pending
                 state = {
                     "kind": PAUSE_KIND,
-                    "messages": messages,
+                    "messages": [_by_reference(m, refs) for m in messages],
                     "tool_call_id": call_id,
                     "pages": [[c.file, c.title, c.page] for c in tools.seen.values()],
                 }
                 return EngineResult(clarification, state, calls, usage)
         return EngineResult(Answer(ITERATION_LIMIT, (), "error"), None, calls, usage)
+
+    def _with_photos(self, message: dict[str, Any], refs: dict[str, str]) -> dict[str, Any]:
+        """A stored message with its photo references read back into image parts."""
+        content = message.get("content")
+        if not isinstance(content, list):
+            return message
+        parts: list[Any] = []
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == PHOTO_REF:
+                ref = str(part.get("ref", ""))
+                try:
+                    if self._photos is None:
+                        raise FileNotFoundError(ref)
+                    url = _data_url(ImageInput(self._photos.load(ref), "image/jpeg"))
+                except FileNotFoundError:
+                    parts.append({"type": "text", "text": PHOTO_GONE})
+                    continue
+                refs[url] = ref
+                parts.append({"type": "image_url", "image_url": {"url": url}})
+            else:
+                parts.append(part)
+        return {**message, "content": parts}
 
     async def summarize(self, summary: str | None, dropped: tuple[HistoryItem, ...]) -> str | None:
         if not dropped:
@@ -165,12 +197,34 @@ def _messages(turn: Turn, reading: Reading | None = None) -> list[dict[str, Any]
             text += "\n\n" + _ocr_note(reading)
         parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
         for image in turn.images:
-            url = f"data:{image.mime};base64,{base64.b64encode(image.data).decode('ascii')}"
-            parts.append({"type": "image_url", "image_url": {"url": url}})
+            parts.append({"type": "image_url", "image_url": {"url": _data_url(image)}})
         messages.append({"role": "user", "content": parts})
     else:
         messages.append({"role": "user", "content": turn.question})
     return messages
+
+
+def _data_url(image: ImageInput) -> str:
+    return f"data:{image.mime};base64,{base64.b64encode(image.data).decode('ascii')}"
+
+
+def _by_reference(message: dict[str, Any], refs: dict[str, str]) -> dict[str, Any]:
+    """A message for the pause state: each photo as its stored reference, never its bytes
+    (a photo that was not kept becomes a note)."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return message
+    parts: list[Any] = []
+    for part in content:
+        image = part.get("image_url") if isinstance(part, dict) and part.get("type") == "image_url" else None
+        url = image.get("url") if isinstance(image, dict) else None
+        if not isinstance(url, str):
+            parts.append(part)
+        elif url in refs:
+            parts.append({"type": PHOTO_REF, "ref": refs[url]})
+        else:
+            parts.append({"type": "text", "text": PHOTO_GONE})
+    return {**message, "content": parts}
 
 
 def _ocr_note(reading: Reading) -> str:

@@ -3,21 +3,23 @@
 
 ``parse_command`` reads ``/name@botname args`` from a message's text; ``Commands.run``
 turns one command into its replies. Admin commands check ``platform:user_id``
-against ``NIK_ADMINS`` before anything runs.
+against ``NIK_ADMINS`` before anything runs. ``/reindex`` only starts the background
+job (``bot.runtime.jobs``): its progress is a note of the chat's platform that
+outlives the turn, or, where there is none (the terminal), the turn's own replies.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.core.messages import Answer, Citation, IncomingMessage, PageImage, Progress, Reply
+from bot.runtime.jobs import BUSY, Jobs
 from bot.runtime.metrics import Metrics
-from knowledge.errors import DocumentNotFound, IndexBusy, IndexMissing
-from knowledge.models import IndexProgress, IndexReport
+from knowledge.errors import DocumentNotFound, IndexMissing
 from knowledge.service import KnowledgeBase
 from knowledge.text import best_lines
 from storage.store import ChatKey, Store
@@ -47,7 +49,6 @@ UNKNOWN = "Diesen Befehl kenne ich nicht. /help zeigt, was ich kann."
 NOT_ADMIN = "Das dürfen nur Administratoren. Bitte wenden Sie sich an Ihren Ansprechpartner für Nik."
 NO_INDEX = "Es sind noch keine Handbücher indexiert. Ein Administrator kann das mit /reindex nachholen."
 PAGE_USAGE = "So geht's: /page HANDBUCH SEITE, z. B. /page SolarFux_SF-5000TL_Handbuch 12 (Namen zeigt /docs)."
-BUSY = "Eine Indexierung läuft bereits – ich melde mich nicht doppelt. Bitte warten, bis sie fertig ist."
 SEARCH_USAGE = "So geht's: /search SUCHTEXT, z. B. /search E013"
 
 
@@ -79,6 +80,18 @@ class Commands:
     llm: str  # the model name, or "offline"
     progress_seconds: float = 3.0  # how often /reindex reports
     metrics: Metrics | None = None
+    jobs: Jobs | None = field(default=None, compare=False)  # None: a runner of its own
+
+    def __post_init__(self) -> None:
+        if self.jobs is None:
+            jobs = Jobs(self.knowledge, self.manuals_dir, metrics=self.metrics, progress_seconds=self.progress_seconds)
+            object.__setattr__(self, "jobs", jobs)
+
+    @property
+    def runner(self) -> Jobs:
+        """The background jobs /reindex starts (the schedule starts the same ones)."""
+        assert self.jobs is not None  # set in __post_init__
+        return self.jobs
 
     async def run(self, command: Command, message: IncomingMessage, key: ChatKey) -> AsyncIterator[Reply]:
         name = command.name
@@ -98,7 +111,7 @@ class Commands:
             elif name == "status":
                 yield await self._status()
             else:
-                async for reply in self.reindex():
+                async for reply in self._reindex(key):
                     yield reply
         else:
             yield Answer(UNKNOWN, kind="info")
@@ -149,43 +162,20 @@ class Commands:
         citation = Citation(info.file, info.title, int(number))
         return PageImage(png, f"{info.title}, S. {number}", citation)
 
-    async def reindex(self) -> AsyncIterator[Reply]:
-        """Index in a worker thread; a ``Progress`` every few seconds, then the summary."""
-        loop = asyncio.get_running_loop()
-        latest: list[IndexProgress] = []
-        changed = asyncio.Event()
-
-        def progress(state: IndexProgress) -> None:  # called in the indexing thread
-            latest.append(state)
-            loop.call_soon_threadsafe(changed.set)
-
-        yield Progress("Indexierung gestartet …")
-        job = asyncio.ensure_future(asyncio.to_thread(self.knowledge.index, [self.manuals_dir], progress))
-        while not job.done():
-            await asyncio.wait({job}, timeout=self.progress_seconds)
-            if latest and changed.is_set() and not job.done():
-                changed.clear()
-                yield Progress(_progress_text(latest[-1]))
-        try:
-            report: IndexReport = job.result()
-        except IndexBusy:
-            yield Progress(BUSY, done=True)
+    async def _reindex(self, key: ChatKey) -> AsyncIterator[Reply]:
+        """Start the background sync; its progress goes to the chat's note, or follows here."""
+        note = self.runner.note(key)
+        if note is not None:
+            if self.runner.start_reindex(note) is None:
+                yield Answer(BUSY, kind="info")
+            return  # the note keeps being edited after this turn
+        updates: asyncio.Queue[Progress] = asyncio.Queue()
+        if self.runner.start_reindex(updates.put) is None:
+            yield Answer(BUSY, kind="info")
             return
-        except Exception:
-            if self.metrics is not None:
-                self.metrics.reindex_runs.labels("failed").inc()
-            raise  # the turn boundary apologises
-        if self.metrics is not None:
-            self.metrics.reindex_runs.labels("ok").inc()
-            self.metrics.reindex_seconds.observe(report.seconds)
-        text = (
-            f"Index aktualisiert (Version {report.version}): {report.documents} Handbücher, {report.pages} Seiten. "
-            f"Neu {len(report.added)}, geändert {len(report.changed)}, entfernt {len(report.removed)} "
-            f"in {report.seconds:.1f} s."
-        )
-        if report.skipped:
-            text += "\nÜbersprungen: " + "; ".join(f"{file}: {reason}" for file, reason in report.skipped)
-        yield Progress(text, done=True)
+        while not (progress := await updates.get()).done:  # no platform note here: follow the job
+            yield progress
+        yield progress
 
     async def _status(self) -> Answer:
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -220,13 +210,6 @@ def _duration(seconds: float) -> str:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if hours < 48 else f"{hours // 24} Tagen"
-
-
-def _progress_text(state: IndexProgress) -> str:
-    return (
-        f"Indexierung läuft: {state.files_done}/{state.files_total} Handbücher, "
-        f"{state.pages_done}/{state.pages_total} Seiten" + (f" – {state.current_file}" if state.current_file else "")
-    )
 
 
 def _names(file: str, wanted: str) -> bool:

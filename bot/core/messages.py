@@ -24,6 +24,7 @@ _FEEDBACK = re.compile(r"fb:([A-Za-z0-9_-]+):([+-]1)")
 class ImageInput:
     data: bytes
     mime: str  # as the platform declared it; the photo pipeline checks the bytes
+    ref: str | None = None  # where the photo intake stored it (set by the core, never by an adapter)
 
 
 @dataclass(frozen=True, slots=True)

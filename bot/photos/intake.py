@@ -15,8 +15,9 @@ raises ``PhotoRejected`` with a short German note:
 
 ``PhotoStore`` keeps the stripped photos under ``NIK_DATA_DIR/photos``, one folder
 per chat (a hash of platform, chat and thread) and one file per message and
-image. A stored reference only opens from its own chat; ``prune`` deletes photos
-older than ``NIK_PHOTO_RETENTION_DAYS`` (0: photos are not kept at all).
+image. ``load`` reads a stored reference back (a paused LLM turn keeps references,
+not photos); ``prune``, run hourly by the scheduler, deletes photos older than
+``NIK_PHOTO_RETENTION_DAYS`` (0: photos are not kept at all).
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ import hashlib
 import io
 import logging
 import re
-import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -44,7 +44,6 @@ MAX_PIXELS = 60_000_000  # a 50 MP phone photo still opens; bombs do not
 JPEG_QUALITY = 88
 MAX_IMAGES = 4  # per message (a Teams message may carry several)
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", *(("AVIF",) if features.check("avif") else ()))
-PRUNE_EVERY_SECONDS = 3600.0
 
 TOO_BIG = "Das Bild ist zu groß (höchstens {mb} MB). Bitte schicken Sie ein kleineres Foto."
 NOT_AN_IMAGE = "Das kann ich nicht als Foto öffnen. Bitte schicken Sie ein JPEG-, PNG- oder WEBP-Bild."
@@ -57,7 +56,7 @@ BROKEN = "Das Foto ist beschädigt oder unvollständig angekommen. Bitte schicke
 TOO_MANY = "Bitte schicken Sie höchstens {n} Fotos auf einmal."
 
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")
+_REF = re.compile(r"[0-9a-f]{24}/[0-9A-Za-z-]+\.jpg")  # what ``save`` returns: chat folder / file
 
 
 def sanitize(image: ImageInput, max_bytes: int) -> ImageInput:
@@ -123,12 +122,15 @@ class PhotoIntake:
     def take(self, key: ChatKey, message_id: str, images: tuple[ImageInput, ...]) -> Intake:
         """Sanitize every image (``PhotoRejected``: nothing is stored), then store them."""
         clean = sanitize_all(images, self.max_bytes)
-        return Intake(clean, self.store.save(key, message_id, clean))
+        refs = self.store.save(key, message_id, clean)
+        if refs:
+            clean = tuple(replace(image, ref=ref) for image, ref in zip(clean, refs, strict=True))
+        return Intake(clean, refs)
 
 
 @dataclass(frozen=True, slots=True)
 class Intake:
-    images: tuple[ImageInput, ...]  # stripped JPEGs
+    images: tuple[ImageInput, ...]  # stripped JPEGs, each with its ``ref`` when kept
     refs: tuple[str, ...]  # where they are stored (empty when photos are not kept)
 
 
@@ -138,7 +140,6 @@ class PhotoStore:
     def __init__(self, root: Path, retention_days: float) -> None:
         self.root = root
         self.retention_days = retention_days
-        self._pruned_at: float | None = None  # monotonic time of the last prune
 
     @property
     def keeps_photos(self) -> bool:
@@ -159,16 +160,14 @@ class PhotoStore:
             temporary.write_bytes(image.data)
             temporary.replace(folder / name)
             refs.append(f"{_chat_folder(key)}/{name}")
-        self._maybe_prune()
         return tuple(refs)
 
-    def load(self, key: ChatKey, ref: str) -> bytes:
-        """A stored photo of this chat; ``FileNotFoundError`` for another chat's reference,
-        a pruned photo or anything that is not a plain reference."""
-        folder, _, name = ref.partition("/")
-        if folder != _chat_folder(key) or _SAFE_NAME.sub("", name.removesuffix(".jpg")) != name.removesuffix(".jpg"):
+    def load(self, ref: str) -> bytes:
+        """A stored photo; ``FileNotFoundError`` for a pruned photo or anything that is
+        not a plain ``folder/name.jpg`` reference under ``root``."""
+        if not _REF.fullmatch(ref):
             raise FileNotFoundError(ref)
-        return (self.root / folder / name).read_bytes()
+        return (self.root / ref).read_bytes()
 
     def prune(self, now: datetime | None = None) -> int:
         """Delete photos older than the retention; the number deleted."""
@@ -189,11 +188,6 @@ class PhotoStore:
         if deleted:
             log.info("pruned %d photos older than %s days", deleted, self.retention_days)
         return deleted
-
-    def _maybe_prune(self) -> None:
-        if self._pruned_at is None or time.monotonic() - self._pruned_at >= PRUNE_EVERY_SECONDS:
-            self._pruned_at = time.monotonic()
-            self.prune()
 
 
 def _chat_folder(key: ChatKey) -> str:

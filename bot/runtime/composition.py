@@ -28,7 +28,9 @@ from bot.offline.engine import OfflineEngine
 from bot.photos.intake import PhotoIntake, PhotoStore
 from bot.photos.vision import PhotoReader
 from bot.runtime.dispatcher import Dispatcher
+from bot.runtime.jobs import Jobs
 from bot.runtime.metrics import Metrics
+from bot.runtime.scheduler import Chore
 from knowledge.embedder import make_embedder
 from knowledge.ocr import RapidOcr
 from knowledge.rerank import CohereReranker
@@ -50,6 +52,8 @@ class Nik:
     dispatcher: Dispatcher  # runs stored platform updates (``nik serve``); started by the server
     metrics: Metrics
     commands: Commands
+    jobs: Jobs  # long work outside the turn (reindex); platforms register their notes with it
+    chores: tuple[Chore, ...]  # periodic pruning, run by the scheduler of ``nik serve``
 
 
 def build_knowledge(settings: Settings) -> KnowledgeBase:
@@ -73,12 +77,16 @@ def build_llm(settings: Settings) -> LlmClient | None:
 
 
 def build_engine(
-    settings: Settings, knowledge: KnowledgeBase, llm: LlmClient | None, reader: PhotoReader | None = None
+    settings: Settings,
+    knowledge: KnowledgeBase,
+    llm: LlmClient | None,
+    reader: PhotoReader | None = None,
+    photos: PhotoStore | None = None,
 ) -> Engine:
     """The LLM agent when one is configured, else the offline extractive answerer;
-    both read photos with ``reader``."""
+    both read photos with ``reader``; the agent re-reads a paused turn's photos from ``photos``."""
     if llm is not None:
-        return LlmAgent(knowledge, llm, settings.llm_model, reader=reader)
+        return LlmAgent(knowledge, llm, settings.llm_model, reader=reader, photos=photos)
     return OfflineEngine(OfflineAnswerer(knowledge), reader)
 
 
@@ -115,7 +123,8 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
     try:
         photos = build_photos(settings)
         reader = PhotoReader(kb.ocr or RapidOcr(), settings.max_image_bytes)  # one OCR engine for both
-        engine = build_engine(settings, kb, llm, reader)
+        engine = build_engine(settings, kb, llm, reader, photos.store)
+        jobs = Jobs(kb, settings.manuals_dir, metrics=metrics)
         commands = Commands(
             knowledge=kb,
             store=store,
@@ -123,6 +132,7 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
             manuals_dir=settings.manuals_dir,
             llm=llm_label(settings),
             metrics=metrics,
+            jobs=jobs,
         )
         conversation = Conversation(
             store,
@@ -135,12 +145,12 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
             metrics=metrics,
         )
         inbox = Inbox(store.engine)
-        dispatcher = Dispatcher(
-            inbox,
-            lease=timedelta(seconds=settings.turn_lease_seconds),
-            chores=(partial(_forget_old_claims, store, inbox), partial(_prune_photos, photos.store)),
-        )
-        yield Nik(settings, kb, store, engine, conversation, dispatcher, metrics, commands)
+        dispatcher = Dispatcher(inbox, lease=timedelta(seconds=settings.turn_lease_seconds))
+        chores = (partial(_forget_old_claims, store, inbox), partial(_prune_photos, photos.store))
+        try:
+            yield Nik(settings, kb, store, engine, conversation, dispatcher, metrics, commands, jobs, chores)
+        finally:
+            await jobs.stop()
     finally:
         if llm is not None:
             await llm.close()

@@ -5,12 +5,15 @@ it to the platform. ``submit`` stores it in the inbox (a re-delivery is dropped
 there) and queues it; the chat's worker calls the platform's ``process`` (translate
 the payload, run the conversation, render the replies) and marks it done.
 
-If the process dies mid-turn the update stays pending; when its lease runs out the
-sweeper of any process serving that platform takes it again — after a restart, or
-on another replica. Replicas on one database keep each chat in order too: an update
-waits (renewing its lease) while an earlier one of its chat is pending anywhere. An
-update that keeps failing is given up after ``MAX_ATTEMPTS`` so that one poisoned
-message cannot loop forever.
+While the process lives, one heartbeat renews the lease of every update it holds
+(queued, waiting or running) every third of the lease, so a turn longer than the
+lease is never taken for a dead one's. If the process dies mid-turn the update stays
+pending; when its lease runs out the sweeper of any process serving that platform
+takes it again — after a restart, or on another replica. Replicas on one database
+keep each chat in order too: an update waits while an earlier one of its chat is
+pending anywhere. An update that keeps failing is given up after ``MAX_ATTEMPTS``
+so that one poisoned message cannot loop forever. Periodic chores (pruning) are
+not the dispatcher's: the scheduler runs them.
 
 This is the framework error hook of Nik's two broad catches: an exception escaping a
 platform's ``process`` is logged here and the update is closed. (The other one is
@@ -23,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -38,7 +41,6 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 ORDER_POLL_SECONDS = 0.1  # how often a chat's later update checks whether the earlier ones are done
 Process = Callable[[Delivery], Awaitable[None]]
-Chore = Callable[[], Awaitable[object]]
 
 
 @dataclass
@@ -54,17 +56,14 @@ class Dispatcher:
         *,
         lease: timedelta,
         sweep_seconds: float = 10.0,
-        chores: Sequence[Chore] = (),
-        chore_seconds: float = 3600.0,
     ) -> None:
         self._inbox = inbox
         self._lease = lease
         self._sweep_seconds = sweep_seconds
-        self._chores = tuple(chores)
-        self._chore_seconds = chore_seconds
         self._platforms: dict[str, Process] = {}
         self._queues: dict[ChatKey, _Queue] = {}
-        self._sweeper: asyncio.Task[None] | None = None
+        self._held: dict[int, Delivery] = {}  # every update this process holds, with its current lease
+        self._loops: list[asyncio.Task[None]] = []  # the sweeper and the heartbeat
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -86,9 +85,12 @@ class Dispatcher:
         return True
 
     async def start(self) -> None:
-        """Take over what a dead process left pending, then keep sweeping."""
+        """Take over what a dead process left pending, then keep sweeping and renewing."""
         await self.sweep()
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="nik-dispatcher-sweeper")
+        self._loops = [
+            asyncio.create_task(self._sweep_forever(), name="nik-dispatcher-sweeper"),
+            asyncio.create_task(self._heartbeat(), name="nik-dispatcher-heartbeat"),
+        ]
 
     async def sweep(self) -> int:
         """Queue the pending updates whose lease has run out; how many were taken."""
@@ -105,30 +107,28 @@ class Dispatcher:
     async def stop(self, grace: float = 10.0) -> None:
         """Stop sweeping, let running turns finish for ``grace`` seconds, cancel the rest.
 
-        A cancelled turn's update stays pending and is taken again after a restart."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        A cancelled turn's update stays pending and is taken again after a restart.
+        The heartbeat keeps renewing until the last turn is over."""
+        sweeper, heartbeat = self._loops or (None, None)
+        self._loops = []
+        if sweeper is not None:
+            await _cancel(sweeper)
         workers = [q.worker for q in self._queues.values() if q.worker is not None]
-        if not workers:
-            return
-        _, late = await asyncio.wait(workers, timeout=grace)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late)
-
-    @property
-    def busy_chats(self) -> int:
-        return len(self._queues)
+        if workers:
+            _, late = await asyncio.wait(workers, timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        if heartbeat is not None:
+            await _cancel(heartbeat)
 
     def _enqueue(self, delivery: Delivery) -> None:
         queue = self._queues.get(delivery.key)
         if queue is None:
             queue = self._queues[delivery.key] = _Queue()
         queue.items.append(delivery)
+        self._held[delivery.id] = delivery
         self._idle.clear()
         if queue.worker is None:
             queue.worker = asyncio.create_task(self._work(delivery.key, queue), name=f"nik-chat-{delivery.key}")
@@ -138,7 +138,7 @@ class Dispatcher:
             while queue.items:
                 delivery = min(queue.items, key=lambda d: d.id)  # a taken-over earlier update goes first
                 queue.items.remove(delivery)
-                held = await self._inbox.renew(delivery, self._lease)
+                held = self._held.get(delivery.id)
                 if held is None:
                     log.warning("update %s of %s was taken over by another process", delivery.id, key)
                 elif await self._inbox.is_next(held):
@@ -147,30 +147,55 @@ class Dispatcher:
                     queue.items.appendleft(held)
                     await asyncio.sleep(ORDER_POLL_SECONDS)
         finally:
+            for delivery in queue.items:
+                self._held.pop(delivery.id, None)  # cancelled: left for the next process
             del self._queues[key]
             if not self._queues:
                 self._idle.set()
 
     async def _run(self, delivery: Delivery) -> None:
-        if delivery.attempts > MAX_ATTEMPTS:
-            log.error("giving up update %s of %s after %d attempts", delivery.id, delivery.key, MAX_ATTEMPTS)
-        else:
-            try:
+        try:
+            if delivery.attempts > MAX_ATTEMPTS:
+                log.error("giving up update %s of %s after %d attempts", delivery.id, delivery.key, MAX_ATTEMPTS)
+            else:
                 await self._platforms[delivery.key.platform](delivery)
-            except Exception:
-                log.exception("update %s of %s failed", delivery.id, delivery.key)
+        except Exception:
+            log.exception("update %s of %s failed", delivery.id, delivery.key)
+        finally:
+            self._held.pop(delivery.id, None)  # before ``done``: a closed row is no lost lease
         await self._inbox.done(delivery.id)
 
     async def _sweep_forever(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_chores = loop.time()
         while True:
             await asyncio.sleep(self._sweep_seconds)
             try:
                 await self.sweep()
-                if self._chores and loop.time() >= next_chores:
-                    next_chores = loop.time() + self._chore_seconds
-                    for chore in self._chores:
-                        await chore()
             except (SQLAlchemyError, OSError) as error:  # the database may be away a while: keep serving
                 log.warning("inbox sweep failed, trying again: %s", error)
+
+    async def _heartbeat(self) -> None:
+        """Every third of the lease, renew the leases of all updates this process holds."""
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)
+            if not self._held:
+                continue
+            beat = dict(self._held)
+            try:
+                kept = await self._inbox.renew_all(beat.values(), self._lease)
+            except (SQLAlchemyError, OSError) as error:
+                log.warning("lease heartbeat failed, trying again: %s", error)
+                continue
+            for row_id, sent in beat.items():
+                if self._held.get(row_id) is not sent:
+                    continue  # finished (or dropped) meanwhile
+                if row_id in kept:
+                    self._held[row_id] = kept[row_id]
+                else:  # our lease ran out (the database was away) and another process took it
+                    log.error("lost the lease of update %s of %s to another process", row_id, sent.key)
+                    del self._held[row_id]
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

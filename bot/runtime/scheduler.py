@@ -1,24 +1,36 @@
-"""Scheduled manual sync: ``NIK_REINDEX_CRON`` runs the same incremental index as /reindex.
+"""The one scheduler: APScheduler runs every periodic chore of ``nik serve``.
 
-The summary goes to ``NIK_ADMIN_CHAT`` through ``notify`` when one is configured.
+* the manual sync at ``NIK_REINDEX_CRON`` (UTC crontab; ``off`` switches it off): the
+  same background job as /reindex, under the same lock, its summary sent to
+  ``NIK_ADMIN_CHAT`` through ``notify`` when one is configured;
+* the chores (forgetting old inbox rows and claims, pruning old photos), hourly and
+  once at start.
+
+The dispatcher's lease sweep and heartbeat are not here: they belong to the
+dispatcher's lifecycle (started with it, stopped after its last turn) and tick in
+seconds, not hours.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.core.commands import Commands
 from bot.core.messages import Progress
 from bot.errors import ConfigError
+from bot.runtime.jobs import BUSY, Jobs
 
 log = logging.getLogger(__name__)
 
 Notify = Callable[[str], Awaitable[None]]
+Chore = Callable[[], Awaitable[object]]
 OFF = ("", "off", "none", "disabled")
+CHORE_SECONDS = 3600.0
 
 
 def parse_cron(expression: str) -> CronTrigger | None:
@@ -31,18 +43,36 @@ def parse_cron(expression: str) -> CronTrigger | None:
         raise ConfigError(f"NIK_REINDEX_CRON: not a crontab line ({expression!r}): {error}") from None
 
 
-class SyncSchedule:
-    def __init__(self, commands: Commands, cron: str, notify: Notify | None = None) -> None:
-        self._commands = commands
+class Schedule:
+    def __init__(
+        self,
+        jobs: Jobs,
+        cron: str,
+        notify: Notify | None = None,
+        *,
+        chores: Sequence[Chore] = (),
+        chore_seconds: float = CHORE_SECONDS,
+    ) -> None:
+        self._jobs = jobs
         self._trigger = parse_cron(cron)
         self._notify = notify
+        self._chores = tuple(chores)
+        self._chore_seconds = chore_seconds
         self._scheduler: AsyncIOScheduler | None = None
 
     def start(self) -> None:
-        if self._trigger is None:
-            return
         self._scheduler = AsyncIOScheduler(timezone="UTC")
-        self._scheduler.add_job(self.run, self._trigger, id="reindex", max_instances=1, coalesce=True)
+        if self._trigger is not None:
+            self._scheduler.add_job(self.sync, self._trigger, id="reindex", max_instances=1, coalesce=True)
+        for number, chore in enumerate(self._chores):
+            self._scheduler.add_job(
+                chore,
+                IntervalTrigger(seconds=self._chore_seconds, timezone="UTC"),
+                id=f"chore-{number}",
+                next_run_time=datetime.now(UTC),  # once at start, then every interval
+                max_instances=1,
+                coalesce=True,
+            )
         self._scheduler.start()
 
     def stop(self) -> None:
@@ -55,12 +85,18 @@ class SyncSchedule:
         job = self._scheduler.get_job("reindex") if self._scheduler else None
         return job.next_run_time.isoformat() if job and job.next_run_time else None
 
-    async def run(self) -> str:
+    async def sync(self) -> str:
         """One sync now; its summary (also sent to the admin chat)."""
-        summary = "Geplante Indexierung: kein Ergebnis"
-        async for reply in self._commands.reindex():
-            if isinstance(reply, Progress) and reply.done:
-                summary = f"Geplante Indexierung: {reply.text}"
+        final: list[str] = []
+
+        async def keep(progress: Progress) -> None:
+            if progress.done:
+                final.append(progress.text)
+
+        job = self._jobs.start_reindex(keep)
+        if job is not None:
+            await job
+        summary = f"Geplante Indexierung: {final[-1] if final else BUSY}"
         log.warning("%s", summary)
         if self._notify is not None:
             await self._notify(summary)

@@ -11,8 +11,10 @@ from aiohttp import web
 
 from adapters.serve import platform_factories, running
 from bot.config import Settings
+from bot.core.messages import Progress
 from bot.errors import ConfigError
 from bot.runtime.composition import Nik
+from bot.runtime.jobs import Report
 from knowledge.service import KnowledgeBase
 from storage.inbox import Delivery
 from storage.store import ChatKey
@@ -50,6 +52,12 @@ class Echo:
 
     async def notify(self, chat_id: str, text: str) -> None:
         self.events.append(f"note to {chat_id}: {text}")
+
+    def progress_note(self, key: ChatKey) -> Report:
+        async def show(progress: Progress) -> None:
+            self.events.append(f"progress in {key.chat_id}: {progress.text}")
+
+        return show
 
 
 def settings_for(data_dir: Path, **extra: str) -> Settings:
@@ -107,7 +115,7 @@ async def test_metrics_and_the_scheduled_sync_report_to_the_admin_chat(kb_dir: P
     settings = settings_for(kb_dir, NIK_ADMIN_CHAT="telegram:-100777", NIK_REINDEX_CRON="0 3 * * *")
     async with running(settings, knowledge=sample_kb, factories=[make]) as server:
         assert server.schedule.next_run is not None
-        summary = await server.schedule.run()
+        summary = await server.schedule.sync()
         async with (
             aiohttp.ClientSession() as http,
             http.get(f"http://127.0.0.1:{server.port}/metrics") as response,

@@ -235,3 +235,13 @@ async def test_a_restart_mid_turn_neither_loses_nor_doubles_the_answer(sample_kb
             await api.wait_for(lambda: bool(api.texts(100)))
             await asyncio.sleep(0.5)
         assert api.texts(100) == ["Antwort nach dem Neustart."]
+
+
+async def test_reindex_is_one_progress_message_edited_in_place(sample_kb: KnowledgeBase, kb_dir: Path) -> None:
+    async with FakeTelegram() as api, serving(settings_for(kb_dir, api, NIK_ADMINS="telegram:42"), sample_kb):
+        api.push(api.message(100, text="/reindex"))
+        await api.wait_for(lambda: any("Index aktualisiert" in p["text"] for p in api.of("editMessageText", 100)), 60)
+    [started] = api.of("sendMessage", 100)  # sent by the background job's note
+    assert started["text"].startswith("Indexierung gestartet")
+    edited = {p["message_id"] for p in api.of("editMessageText", 100)}
+    assert edited == {started["__result__"]["message_id"]}

@@ -1,7 +1,9 @@
 """LLM faults under load: 200 turns against a model that fails at random.
 
 Every turn must end with an answer or the German apology within its budget; no
-chat is left stuck (its next turn runs), and retries stay bounded. Loopback only,
+chat is left stuck (its next turn runs), and retries stay bounded. Each chat has
+its own scripted model, its faults seeded by the chat's number, so a chat meets
+the same sequence on every run however the 20 chats interleave. Loopback only,
 bounded in count and time.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from bot.agent.agent import LlmAgent
@@ -26,6 +29,7 @@ CHATS = 20
 TURN_SECONDS = 4.0
 REQUEST_SECONDS = 0.5
 RETRIES = 2
+SEED = 20261121
 
 
 def faulty_script(rng: random.Random, steps: int) -> list[Step]:
@@ -52,14 +56,20 @@ def faulty_script(rng: random.Random, steps: int) -> list[Step]:
 
 
 async def test_every_turn_ends_with_an_answer_or_an_apology(sample_kb: KnowledgeBase, store: Store) -> None:
-    rng = random.Random(20261121)
-    async with ScriptedOpenAI(faulty_script(rng, TURNS * 6)) as api:
-        client = LlmClient(
-            "sk-test", api.base_url, retries=RETRIES, backoff_seconds=0.01, request_seconds=REQUEST_SECONDS
-        )
-        agent = LlmAgent(sample_kb, client, "scripted-model", max_iterations=4, turn_seconds=TURN_SECONDS)
-        commands = Commands(sample_kb, store, frozenset(), Path("unused"), "scripted-model")
-        conversation = Conversation(store, agent, commands)
+    commands = Commands(sample_kb, store, frozenset(), Path("unused"), "scripted-model")
+    async with AsyncExitStack() as stack:
+        apis: list[ScriptedOpenAI] = []
+        conversations: list[Conversation] = []
+        for number in range(CHATS):  # a model per chat: its script does not depend on the others' pace
+            script = faulty_script(random.Random(f"{SEED}-{number}"), TURNS // CHATS * 4 * (1 + RETRIES))
+            api = await stack.enter_async_context(ScriptedOpenAI(script))
+            client = LlmClient(
+                "sk-test", api.base_url, retries=RETRIES, backoff_seconds=0.01, request_seconds=REQUEST_SECONDS
+            )
+            stack.push_async_callback(client.close)
+            agent = LlmAgent(sample_kb, client, "scripted-model", max_iterations=4, turn_seconds=TURN_SECONDS)
+            apis.append(api)
+            conversations.append(Conversation(store, agent, commands))
 
         async def chat(number: int) -> list[tuple[float, list[Reply]]]:
             turns = []
@@ -75,14 +85,12 @@ async def test_every_turn_ends_with_an_answer_or_an_apology(sample_kb: Knowledge
                     mentions_bot=True,  # groups: one final message, no streaming
                 )
                 started = time.monotonic()
-                replies = [r async for r in conversation.handle(message)]
+                replies = [r async for r in conversations[number].handle(message)]
                 turns.append((time.monotonic() - started, replies))
             return turns
 
-        try:
-            results = await asyncio.wait_for(asyncio.gather(*(chat(n) for n in range(CHATS))), timeout=300)
-        finally:
-            await client.close()
+        results = await asyncio.wait_for(asyncio.gather(*(chat(n) for n in range(CHATS))), timeout=300)
+        requests = sum(len(api.requests) for api in apis)
 
     turns = [turn for chat_turns in results for turn in chat_turns]
     assert len(turns) == TURNS
@@ -97,6 +105,6 @@ async def test_every_turn_ends_with_an_answer_or_an_apology(sample_kb: Knowledge
     assert kinds.get("answer", 0) >= TURNS // 4, kinds  # faults cost some turns, not most
     assert kinds.get("error", 0) >= 1, kinds  # the faults did reach the core
     # bounded retries: never more requests than turns × iterations × (1 + retries)
-    assert len(api.requests) <= TURNS * 4 * (1 + RETRIES)
+    assert requests <= TURNS * 4 * (1 + RETRIES)
     history = await store.history(ChatKey("telegram", "chat0"), 100)
     assert [m.role for m in history].count("user") == TURNS // CHATS  # each chat's turns all ran
