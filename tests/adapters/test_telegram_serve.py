@@ -21,6 +21,7 @@ from telegram_helpers import SECRET, quick, serving, settings_for, tiny_jpeg
 from adapters.serve import Server, running
 from bot.core.conversation import THANKS
 from bot.core.messages import IncomingMessage
+from bot.errors import ConfigError
 from fakes import Calls, ScriptedOpenAI, Text
 from knowledge.service import KnowledgeBase
 from storage.errors import StorageError
@@ -294,3 +295,15 @@ async def test_an_unreachable_bot_api_at_start_up_is_retried_reported_and_then_s
         finally:
             stop.set()
             await server
+
+
+async def test_a_token_telegram_rejects_stops_start_up_without_showing_the_token(
+    sample_kb: KnowledgeBase, kb_dir: Path
+) -> None:
+    wrong = "999999:WRONG-token_xyz"
+    async with FakeTelegram() as api:
+        settings = settings_for(kb_dir, api, TELEGRAM_BOT_TOKEN=wrong)
+        with pytest.raises(ConfigError, match="TELEGRAM_BOT_TOKEN") as error:
+            async with serving(settings, sample_kb):
+                pass
+    assert wrong not in str(error.value)
