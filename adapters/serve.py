@@ -3,8 +3,9 @@
 Start-up order: open the core (store, knowledge, engine), build the platforms,
 serve HTTP (webhooks must be reachable before Telegram is told the URL), connect
 the platforms, then let the dispatcher take over what a previous process left
-pending and start the scheduler (sync and chores). Shut-down runs the other way
-round on SIGINT/SIGTERM.
+pending and start the scheduler (sync and chores). A platform whose service is unreachable keeps retrying its connection
+meanwhile, ``/readyz`` saying so. Shut-down runs the other way round on
+SIGINT/SIGTERM, also while a platform is still connecting.
 """
 
 from __future__ import annotations
@@ -95,8 +96,8 @@ async def running(
             if isinstance(platform, Notifier):
                 nik.jobs.register(platform.name, platform.progress_note)
         for platform in platforms:
+            stack.push_async_callback(platform.stop)  # also when its start is interrupted
             await platform.start()
-            stack.push_async_callback(platform.stop)
         await nik.dispatcher.start()
         stack.push_async_callback(nik.dispatcher.stop)
         schedule = Schedule(nik.jobs, settings.reindex_cron, _admin_notify(settings, platforms), chores=nik.chores)
@@ -108,15 +109,29 @@ async def running(
 
 
 async def serve(settings: Settings) -> int:
-    """Run until SIGINT/SIGTERM."""
+    """Run until SIGINT/SIGTERM; a signal during start-up (a platform still connecting) stops it too."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    started = False
+
+    def on_signal() -> None:
+        stop.set()
+        if not started and main is not None:
+            main.cancel()  # interrupts start-up; the exit stack undoes what was started
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # not on Windows
-            loop.add_signal_handler(sig, stop.set)
-    async with running(settings):
-        await stop.wait()
-        log.warning("stopping")
+            loop.add_signal_handler(sig, on_signal)
+    try:
+        async with running(settings):
+            started = True
+            await stop.wait()
+            log.warning("stopping")
+    except asyncio.CancelledError:
+        if not stop.is_set():
+            raise
+        log.warning("stopped during start-up")
     return 0
 
 

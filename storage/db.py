@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
 from storage.errors import UnsupportedDatabase
 
@@ -40,7 +40,7 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA synchronous=NORMAL",
 )
-_LOCKED_RETRIES = 200
+_LOCKED_ATTEMPTS = 200
 _LOCKED_PAUSE = 0.01
 DEFAULT_FILE = "nik.db"
 _WRITERS: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()  # see write_transaction
@@ -174,13 +174,17 @@ def _execute_when_unlocked(cursor: Any, statement: str) -> None:
     SQLite does not wait on ``busy_timeout`` for a journal-mode switch: when two
     processes open a new file at once, one switch to WAL fails with "database is
     locked". The mode is stored in the file, so this happens once per database, at
-    start-up; a short blocking retry (``_LOCKED_RETRIES`` × ``_LOCKED_PAUSE`` s) covers it.
+    start-up; a short blocking retry (tenacity: ``_LOCKED_ATTEMPTS`` × ``_LOCKED_PAUSE`` s)
+    covers it. It blocks because SQLAlchemy's ``connect`` event is synchronous.
     """
-    for attempt in range(_LOCKED_RETRIES):
-        try:
-            cursor.execute(statement)
-            return
-        except sqlite3.OperationalError as err:
-            if "locked" not in str(err) or attempt == _LOCKED_RETRIES - 1:
-                raise
-            time.sleep(_LOCKED_PAUSE)
+    retrying = Retrying(
+        stop=stop_after_attempt(_LOCKED_ATTEMPTS),
+        wait=wait_fixed(_LOCKED_PAUSE),
+        retry=retry_if_exception(_locked),
+        reraise=True,
+    )
+    retrying(cursor.execute, statement)
+
+
+def _locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)

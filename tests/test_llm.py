@@ -6,8 +6,6 @@ import logging
 import time
 
 import pytest
-from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletionMessageParam
 
 from bot.agent.llm import LlmClient
 from bot.errors import LlmUnavailable, NikError
@@ -94,20 +92,3 @@ async def test_the_turn_budget_bounds_everything() -> None:
         with pytest.raises(LlmUnavailable):
             await complete(api, budget=0.8)
         assert time.monotonic() - started < 1.5  # measured before the server drains its slow handlers
-
-
-async def test_the_fake_also_streams_server_sent_events() -> None:
-    """For a later streaming client: the fake's SSE chunks parse with the real SDK."""
-    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hallo"}]
-    async with ScriptedOpenAI([Text("Hallo"), Calls(("search_knowledge", {"query": "E013"}))]) as api:
-        sdk = AsyncOpenAI(api_key=KEY, base_url=api.base_url, max_retries=0)
-        text = ""
-        async for chunk in await sdk.chat.completions.create(model="m", messages=messages, stream=True):
-            text += (chunk.choices[0].delta.content or "") if chunk.choices else ""
-        names = []
-        async for chunk in await sdk.chat.completions.create(model="m", messages=messages, stream=True):
-            for call in (chunk.choices[0].delta.tool_calls or ()) if chunk.choices else ():
-                names.append(call.function.name if call.function else None)
-        await sdk.close()
-    assert text == "Hallo"
-    assert names == ["search_knowledge"]

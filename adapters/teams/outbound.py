@@ -1,18 +1,16 @@
 """Calls to the Bot Framework connector, retried when that is safe.
 
 The connector answers 429 (throttled), 412 (a conversation update raced us), 502
-and 504 (its gateway) for a while under load: ``deliver`` tries again with jittered
-exponential backoff, honouring ``Retry-After``. A request that may have arrived —
-the connection broke or timed out *after* it was sent — is not sent again: a
-duplicate answer is worse than a missing one, and the error goes to the turn's
-error hook. A connection that could not even be opened is safe to retry.
+and 504 (its gateway) for a while under load: ``deliver`` tries again under the
+adapters' retry policy (``adapters.retry``), honouring ``Retry-After``. A request
+that may have arrived — the connection broke or timed out *after* it was sent — is
+not sent again: a duplicate answer is worse than a missing one, and the error goes
+to the turn's error hook. A connection that could not even be opened is safe to retry.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -20,14 +18,13 @@ import requests
 from botbuilder.schema import ErrorResponseException
 from msrest.exceptions import ClientRequestError
 
+from adapters.retry import Retry
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RETRIED = frozenset({412, 429, 502, 504})
-ATTEMPTS = 4
-BASE_SECONDS = 0.5
 CAP_SECONDS = 10.0
-Sleep = Callable[[float], Awaitable[None]]
 
 
 def status_of(error: ErrorResponseException) -> int | None:
@@ -35,9 +32,9 @@ def status_of(error: ErrorResponseException) -> int | None:
     return getattr(response, "status_code", None)
 
 
-def retry_after(error: ErrorResponseException) -> float | None:
-    """Seconds from the response's ``Retry-After`` header (the seconds form), capped."""
-    response = getattr(error, "response", None)
+def retry_after(error: BaseException) -> float | None:
+    """Seconds from a throttled response's ``Retry-After`` header (the seconds form), capped."""
+    response = getattr(error, "response", None) if isinstance(error, ErrorResponseException) else None
     value = response.headers.get("Retry-After") if response is not None else None
     try:
         return min(max(float(value), 0.0), CAP_SECONDS) if value is not None else None
@@ -56,29 +53,20 @@ def never_sent(error: ClientRequestError) -> bool:
     return False
 
 
-async def deliver(
-    call: Callable[[], Awaitable[T]], what: str, *, attempts: int = ATTEMPTS, sleep: Sleep = asyncio.sleep
-) -> T:
+def retryable(error: BaseException) -> bool:
+    if isinstance(error, ErrorResponseException):
+        return status_of(error) in RETRIED
+    return isinstance(error, ClientRequestError) and never_sent(error)
+
+
+CONNECTOR = Retry(retryable, attempts=4, first=0.5, most=CAP_SECONDS, hint=retry_after)
+
+
+async def deliver(call: Callable[[], Awaitable[T]], what: str, *, policy: Retry = CONNECTOR) -> T:
     """``await call()``, retried on throttling and gateway errors; anything else is raised."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return await call()
-        except ErrorResponseException as error:
-            status = status_of(error)
-            if status not in RETRIED or attempt == attempts:
-                raise
-            delay = retry_after(error) or backoff(attempt)
-            log.warning("connector answered %s to %s; retry %d in %.1f s", status, what, attempt, delay)
-        except ClientRequestError as error:
-            if not never_sent(error) or attempt == attempts:
-                log.error("%s may or may not have arrived (%s): not sent again", what, error)
-                raise
-            delay = backoff(attempt)
-            log.warning("could not reach the connector for %s; retry %d in %.1f s", what, attempt, delay)
-        await sleep(delay)
-    raise AssertionError("unreachable")  # the loop returns or raises
-
-
-def backoff(attempt: int) -> float:
-    """Full jitter: uniform in [0, min(cap, base·2^(attempt-1))], at least 50 ms."""
-    return max(0.05, random.uniform(0, min(CAP_SECONDS, BASE_SECONDS * 2 ** (attempt - 1))))
+    try:
+        return await policy.run(what, call)
+    except ClientRequestError as error:
+        if not never_sent(error):
+            log.error("%s may or may not have arrived (%s): not sent again", what, error)
+        raise

@@ -3,7 +3,7 @@
 translate.py  Update → IncomingMessage (pure)
 render.py     Markdown → Telegram HTML parts, keyboards
 replies.py    one turn's replies shown in a chat
-outbox.py     flood limits and 429 retries
+client.py     the Bot API client: PTB's rate limiter, which errors are retried
 albums.py     an album's photos as one message
 platform.py   TelegramPlatform: lifecycle, polling, webhook, process
 """

@@ -1,9 +1,11 @@
 """Telegram as a ``Platform`` of ``nik serve``: in by long polling or webhook, out through PTB.
 
-Lifecycle: ``start`` initialises python-telegram-bot's ``Application`` (built
-without its own updater or web server; ``getMe`` tells the bot's name), then
-either registers the webhook (``setWebhook`` with the secret) or deletes it and
-starts long polling. ``stop`` runs the other way round.
+Lifecycle: ``start`` connects python-telegram-bot's ``ExtBot`` (``getMe`` tells
+the bot's name), then either registers the webhook (``setWebhook`` with the
+secret) or deletes it and starts long polling. A network failure on the way is
+retried with backoff until Telegram answers (one warning per attempt; ``ready``
+says "connecting" meanwhile); a token Telegram rejects stops ``nik serve``.
+``stop`` runs the other way round.
 
 **Store before acknowledging.** A webhook update is stored in the inbox
 (``Dispatcher.submit``) before the 200; if storage is down the answer is 503 and
@@ -28,17 +30,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import Bot, CallbackQuery, Message, Update
-from telegram.error import BadRequest, Conflict, NetworkError, RetryAfter, TelegramError
-from telegram.ext import Application, ApplicationBuilder
+from telegram.error import BadRequest, InvalidToken, TelegramError
 
+from adapters.retry import Retry
 from adapters.telegram.albums import Albums
-from adapters.telegram.outbox import Limits, Outbox, retry_seconds
+from adapters.telegram.client import CONNECT, POLL, SEND, make_bot
 from adapters.telegram.replies import Target, TurnOutput
 from adapters.telegram.translate import ImageFile, chat_key_of, image_files, to_incoming
 from bot.core.messages import FEEDBACK_PREFIX, OPTION_PREFIX, ImageInput, IncomingMessage, Progress
@@ -65,7 +68,7 @@ class TelegramPlatform:
         self,
         nik: Nik,
         *,
-        limits: Limits | None = None,
+        backoff: float = 0.5,
         album_quiet: float = 1.5,
         poll_timeout: float = 25.0,
         typing_every: float = 4.0,
@@ -84,16 +87,12 @@ class TelegramPlatform:
                     "ohne ihn könnte jeder dem Webhook Nachrichten unterschieben."
                 )
             self._path = urlsplit(self._webhook_url).path or DEFAULT_PATH
-        root = settings.telegram_api_base_url.rstrip("/")
-        self._app: Application[Any, Any, Any, Any, Any, Any] = (
-            ApplicationBuilder()
-            .token(settings.telegram_bot_token.get_secret_value())
-            .base_url(f"{root}/bot")
-            .base_file_url(f"{root}/file/bot")
-            .updater(None)
-            .build()
-        )
-        self._outbox = Outbox(limits or Limits())
+        self._bot = make_bot(settings.telegram_bot_token.get_secret_value(), settings.telegram_api_base_url)
+        # the retry policies, their first wait ``backoff`` seconds (tests make it short)
+        self._send = replace(SEND, first=backoff)
+        self._connecting = replace(CONNECT, first=backoff)
+        self._polling = replace(POLL, first=backoff)
+        self._storing = Retry(_storage_failed, first=backoff, level=logging.ERROR)
         self._albums = Albums(album_quiet)
         self._poll_timeout = poll_timeout
         self._typing_every = typing_every
@@ -104,7 +103,7 @@ class TelegramPlatform:
 
     @property
     def bot(self) -> Bot:
-        return self._app.bot
+        return self._bot
 
     # --- Platform -------------------------------------------------------------------------------
 
@@ -112,16 +111,23 @@ class TelegramPlatform:
         return [web.post(self._path, self._webhook)] if self._webhook_url else []
 
     async def start(self) -> None:
-        await self._app.initialize()  # getMe
-        self._username = self.bot.username
-        await self._app.start()
+        try:
+            await self._connecting.run("Telegram: connecting", self._connect)
+        except InvalidToken:  # PTB's message repeats the token: never log it
+            raise ConfigError("TELEGRAM_BOT_TOKEN wurde von Telegram abgelehnt.") from None
         if self._webhook_url:
-            await self.bot.set_webhook(self._webhook_url, secret_token=self._secret, allowed_updates=ALLOWED_UPDATES)
             log.warning("Telegram @%s: webhook %s", self._username, self._path)
         else:
-            await self.bot.delete_webhook()
             self._poller = asyncio.create_task(self._poll(), name="nik-telegram-polling")
             log.warning("Telegram @%s: long polling", self._username)
+
+    async def _connect(self) -> None:
+        await self._bot.initialize()  # getMe (once it has answered, initialize returns at once)
+        if self._webhook_url:
+            await self.bot.set_webhook(self._webhook_url, secret_token=self._secret, allowed_updates=ALLOWED_UPDATES)
+        else:
+            await self.bot.delete_webhook()
+        self._username = self.bot.username
 
     async def stop(self) -> None:
         if self._poller is not None:
@@ -129,13 +135,11 @@ class TelegramPlatform:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
             self._poller = None
-        if self._app.running:
-            await self._app.stop()
-        await self._app.shutdown()
+        await self._bot.shutdown()
 
     async def ready(self) -> tuple[bool, str]:
         if not self._username:
-            return False, "not connected"
+            return False, "connecting"
         if self._webhook_url:
             return True, f"@{self._username} webhook"
         alive = self._poller is not None and not self._poller.done()
@@ -143,14 +147,13 @@ class TelegramPlatform:
 
     async def notify(self, chat_id: str, text: str) -> None:
         """A plain note from Nik itself (the scheduled sync's summary) to ``chat_id``."""
-        group = chat_id.startswith("-")
-        await self._outbox.send(chat_id, group, lambda: self.bot.send_message(chat_id, text))
+        await self._send.run(f"a note to chat {chat_id}", lambda: self.bot.send_message(chat_id, text))
 
     def progress_note(self, key: ChatKey) -> Report:
         """A background job's progress in ``key``'s chat (its topic too): one message, sent
         by the first report and edited in place by the later ones, after the turn is over."""
         topic = int(key.thread_id) if key.thread_id else None
-        output = TurnOutput(self.bot, self._outbox, Target(int(key.chat_id), topic, key.chat_id.startswith("-")))
+        output = TurnOutput(self.bot, Target(int(key.chat_id), topic, key.chat_id.startswith("-")), send=self._send)
 
         async def show(progress: Progress) -> None:
             try:
@@ -179,7 +182,7 @@ class TelegramPlatform:
         if query is not None:
             await self._acknowledge(query, message)
         output = TurnOutput(
-            self.bot, self._outbox, target, typing_every=self._typing_every, draft_every=self._draft_every
+            self.bot, target, send=self._send, typing_every=self._typing_every, draft_every=self._draft_every
         )
         try:
             async for reply in self._nik.conversation.handle(message, claimed=True):
@@ -207,8 +210,9 @@ class TelegramPlatform:
             return web.Response(status=503)  # Telegram delivers it again
         return web.Response(status=200)
 
-    async def _ingest(self, update: Update, payload: dict[str, Any]) -> None:
+    async def _ingest(self, update: Update, payload: dict[str, Any] | None = None) -> None:
         """Store the update (a re-delivery is dropped by the inbox) and queue it."""
+        payload = update.to_dict() if payload is None else payload
         found = chat_key_of(update)
         if found is None:
             return
@@ -218,36 +222,20 @@ class TelegramPlatform:
             self._albums.add(key.chat_id, update.message.media_group_id, message_id, payload)
 
     async def _poll(self) -> None:
+        """Fetch, store, confirm (with the next ``getUpdates``), for as long as the platform runs.
+
+        ``getUpdates`` is retried while the network or another poller is in the way;
+        an update that cannot be stored is retried until it is (Telegram keeps it meanwhile)."""
         offset: int | None = None
-        backoff = 1.0
         while True:
-            try:
-                updates = await self.bot.get_updates(
-                    offset=offset, timeout=timedelta(seconds=self._poll_timeout), allowed_updates=ALLOWED_UPDATES
-                )
-            except RetryAfter as error:
-                await asyncio.sleep(retry_seconds(error))
-                continue
-            except (Conflict, NetworkError) as error:  # another poller, or the network: try again later
-                log.warning("getUpdates failed (%s); retrying in %.0f s", error, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
-                continue
-            backoff = 1.0
+            updates = await self._polling.run("getUpdates", partial(self._fetch, offset))
             for update in updates:
-                await self._ingest_until_stored(update)
+                await self._storing.run(f"storing Telegram update {update.update_id}", partial(self._ingest, update))
                 offset = update.update_id + 1  # confirmed with the next getUpdates
 
-    async def _ingest_until_stored(self, update: Update) -> None:
-        pause = 0.5
-        while True:
-            try:
-                await self._ingest(update, update.to_dict())
-                return
-            except STORAGE_ERRORS as error:  # not confirmed: Telegram keeps it meanwhile
-                log.error("could not store Telegram update %s (%s); retrying", update.update_id, error)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 30.0)
+    async def _fetch(self, offset: int | None) -> tuple[Update, ...]:
+        timeout = timedelta(seconds=self._poll_timeout)
+        return await self.bot.get_updates(offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES)
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -302,11 +290,14 @@ class TelegramPlatform:
                 await query.answer()
             source = query.message
             if data.startswith(OPTION_PREFIX) and isinstance(source, Message):
-                await self._outbox.send(
-                    source.chat.id,
-                    message.is_group,
-                    lambda: self.bot.edit_message_reply_markup(source.chat.id, source.message_id, reply_markup=None),
-                    paced=False,
+                chat_id, message_id = source.chat.id, source.message_id
+                await self._send.run(
+                    "removing a keyboard",
+                    lambda: self.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None),
                 )
         except BadRequest as error:  # a press older than Telegram keeps it, or the keyboard is gone
             log.info("button press %s: %s", query.id, error)
+
+
+def _storage_failed(error: BaseException) -> bool:
+    return isinstance(error, STORAGE_ERRORS)

@@ -22,7 +22,8 @@ from telegram import Bot, ForceReply, InlineKeyboardMarkup, LinkPreviewOptions, 
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, TelegramError
 
-from adapters.telegram.outbox import Outbox
+from adapters.retry import Retry
+from adapters.telegram.client import SEND
 from adapters.telegram.render import (
     Part,
     answer_parts,
@@ -55,10 +56,16 @@ class Target:
 
 class TurnOutput:
     def __init__(
-        self, bot: Bot, outbox: Outbox, target: Target, *, typing_every: float = 4.0, draft_every: float = 1.0
+        self,
+        bot: Bot,
+        target: Target,
+        *,
+        send: Retry = SEND,
+        typing_every: float = 4.0,
+        draft_every: float = 1.0,
     ) -> None:
         self._bot = bot
-        self._outbox = outbox
+        self._send = send
         self._to = target
         self._typing_every = typing_every
         self._draft_every = draft_every
@@ -203,4 +210,6 @@ class TurnOutput:
             await asyncio.sleep(self._typing_every)
 
     async def _paced(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        return await self._outbox.send(self._to.chat_id, self._to.is_group, call)
+        """One message request: paced by the bot's rate limiter, tried again after a network failure."""
+        what = f"sending to chat {self._to.chat_id}"
+        return await self._send.run(what, call)

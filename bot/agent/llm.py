@@ -1,7 +1,8 @@
 """A thin async client for an OpenAI-compatible chat-completions API.
 
-The official ``openai`` package speaks the wire protocol; its own retries are off
-(``max_retries=0``) because ours are bounded by the turn's wall-clock budget:
+The official ``openai`` package speaks the wire protocol. Its own retries are off
+(``max_retries=0``): they cannot be bounded by the turn's wall-clock budget, which
+a 429's ``Retry-After`` must fit. tenacity retries instead (``_retrying``):
 
 * HTTP 500/502/503, timeouts and broken connections: up to ``retries`` more
   attempts, with a short growing backoff;
@@ -29,6 +30,8 @@ from typing import Any, Protocol
 import httpx
 import openai
 from openai import AsyncOpenAI
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
 
 from bot.errors import LlmUnavailable
 
@@ -112,64 +115,113 @@ class LlmClient:
         max_tokens: int = 800,
         on_text: OnText | None = None,
     ) -> Completion:
+        try:
+            async for attempt in self._retrying(deadline):
+                with attempt:
+                    return await self._attempt(model, messages, deadline, tools, max_tokens, on_text)
+        except openai.RateLimitError as err:
+            wait = _retry_after(err.response.headers.get("retry-after"))
+            log.warning("LLM rate limited (429, retry-after %s): giving up", "none" if wait is None else f"{wait:.1f}s")
+            raise LlmUnavailable("Das Sprachmodell ist gerade überlastet.") from None
+        except openai.APIStatusError as err:
+            log.warning("LLM request failed with HTTP %s", err.status_code)
+            raise LlmUnavailable(f"Das Sprachmodell ist nicht verfügbar (HTTP {err.status_code}).") from None
+        except (openai.APIConnectionError, httpx.HTTPError, TimeoutError) as err:  # APITimeoutError too
+            log.warning("LLM unreachable: %s", type(err).__name__)
+            raise LlmUnavailable("Das Sprachmodell ist nicht erreichbar.") from None
+        raise AssertionError("unreachable")  # tenacity returns the result or raises the last error
+
+    def _retrying(self, deadline: float) -> AsyncRetrying:
+        """Transient failures again, ``retries`` times at most and only while the wait fits before ``deadline``."""
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome is not None else None
+            told = None
+            if isinstance(error, openai.RateLimitError):
+                told = _retry_after(error.response.headers.get("retry-after"))
+            return told if told is not None else self._backoff * state.attempt_number
+
+        def note(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            log.info("LLM %s: retrying in %.1fs", _describe(error), state.upcoming_sleep)
+
+        return AsyncRetrying(
+            stop=stop_after_attempt(self._retries + 1) | _WaitPasses(deadline),
+            wait=wait,
+            retry=retry_if_exception(_transient),
+            before_sleep=note,
+            reraise=True,
+        )
+
+    async def _attempt(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        deadline: float,
+        tools: list[dict[str, Any]] | None,
+        max_tokens: int,
+        on_text: OnText | None,
+    ) -> Completion:
+        remaining = deadline - time.monotonic()
+        if remaining < MIN_REQUEST_SECONDS:
+            raise LlmUnavailable("Das Sprachmodell hat nicht rechtzeitig geantwortet.")
+        timeout = min(self._request_seconds, remaining)
         extra: dict[str, Any] = {"tools": tools} if tools else {}
-        attempt = 0
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining < MIN_REQUEST_SECONDS:
-                raise LlmUnavailable("Das Sprachmodell hat nicht rechtzeitig geantwortet.")
-            timeout = min(self._request_seconds, remaining)
-            stream = _Stream(on_text) if on_text is not None else None
-            try:
-                if stream is None:
-                    response = await self._client.chat.completions.create(
-                        model=model,
-                        messages=messages,  # type: ignore[arg-type]  # plain dicts in the wire format
-                        max_tokens=max_tokens,
-                        timeout=timeout,
-                        **extra,
-                    )
-                    return _completion(response)
-                try:
-                    async with asyncio.timeout(timeout):  # the whole stream, not each read
-                        chunks = await self._client.chat.completions.create(  # type: ignore[call-overload]
-                            model=model,
-                            messages=messages,  # plain dicts in the wire format
-                            max_tokens=max_tokens,
-                            timeout=timeout,
-                            stream=True,
-                            stream_options={"include_usage": True},
-                            **extra,
-                        )
-                        async with chunks:
-                            return await stream.consume(chunks)
-                except (openai.APIError, httpx.HTTPError, TimeoutError) as err:
-                    if stream.reported:
-                        log.warning("LLM stream broke off after partial text: %s", type(err).__name__)
-                        raise LlmUnavailable("Die Antwort des Sprachmodells ist abgebrochen.") from None
-                    raise
-            except openai.RateLimitError as err:
-                wait = _retry_after(err.response.headers.get("retry-after"))
-                if wait is None:
-                    wait = self._backoff * (attempt + 1)
-                if attempt >= self._retries or time.monotonic() + wait >= deadline:
-                    log.warning("LLM rate limited (429, retry-after %.1fs): giving up", wait)
-                    raise LlmUnavailable("Das Sprachmodell ist gerade überlastet.") from None
-                log.info("LLM rate limited: retrying in %.1fs", wait)
-            except openai.APIStatusError as err:
-                if err.status_code not in RETRY_STATUS or attempt >= self._retries:
-                    log.warning("LLM request failed with HTTP %s", err.status_code)
-                    raise LlmUnavailable(f"Das Sprachmodell ist nicht verfügbar (HTTP {err.status_code}).") from None
-                wait = self._backoff * (attempt + 1)
-                log.info("LLM HTTP %s: retrying in %.1fs", err.status_code, wait)
-            except (openai.APIConnectionError, httpx.HTTPError, TimeoutError) as err:  # APITimeoutError too
-                if attempt >= self._retries:
-                    log.warning("LLM unreachable: %s", type(err).__name__)
-                    raise LlmUnavailable("Das Sprachmodell ist nicht erreichbar.") from None
-                wait = self._backoff * (attempt + 1)
-                log.info("LLM %s: retrying in %.1fs", type(err).__name__, wait)
-            attempt += 1
-            await asyncio.sleep(max(0.0, min(wait, deadline - time.monotonic())))
+        if on_text is None:
+            response = await self._client.chat.completions.create(
+                model=model,
+                messages=messages,  # type: ignore[arg-type]  # plain dicts in the wire format
+                max_tokens=max_tokens,
+                timeout=timeout,
+                **extra,
+            )
+            return _completion(response)
+        stream = _Stream(on_text)
+        try:
+            async with asyncio.timeout(timeout):  # the whole stream, not each read
+                chunks = await self._client.chat.completions.create(  # type: ignore[call-overload]
+                    model=model,
+                    messages=messages,  # plain dicts in the wire format
+                    max_tokens=max_tokens,
+                    timeout=timeout,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    **extra,
+                )
+                async with chunks:
+                    return await stream.consume(chunks)
+        except (openai.APIError, httpx.HTTPError, TimeoutError) as err:
+            if stream.reported:
+                log.warning("LLM stream broke off after partial text: %s", type(err).__name__)
+                raise LlmUnavailable("Die Antwort des Sprachmodells ist abgebrochen.") from None
+            raise
+
+
+class _WaitPasses(stop_base):
+    """Stop when the next wait would end at or past ``deadline`` (a ``time.monotonic()`` value)."""
+
+    def __init__(self, deadline: float) -> None:
+        self._deadline = deadline
+
+    def __call__(self, state: RetryCallState) -> bool:
+        return time.monotonic() + state.upcoming_sleep >= self._deadline
+
+
+def _transient(error: BaseException) -> bool:
+    """Worth another try: a 429, a 500/502/503, a timeout, a broken connection."""
+    if isinstance(error, openai.RateLimitError):
+        return True
+    if isinstance(error, openai.APIStatusError):
+        return error.status_code in RETRY_STATUS
+    return isinstance(error, openai.APIConnectionError | httpx.HTTPError | TimeoutError)
+
+
+def _describe(error: BaseException | None) -> str:
+    if isinstance(error, openai.RateLimitError):
+        return "rate limited (429)"
+    if isinstance(error, openai.APIStatusError):
+        return f"HTTP {error.status_code}"
+    return type(error).__name__
 
 
 class _Stream:

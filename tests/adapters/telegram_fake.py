@@ -6,7 +6,8 @@ served under ``/file/bot<token>/<path>``. Every call is recorded. Updates are
 queued with ``push`` and handed out by ``getUpdates`` with Telegram's offset
 semantics (an update is gone once a later ``offset`` confirms it; long polling
 waits for the next one). Faults on demand: ``fail_next`` (e.g. 429 with
-``retry_after``) and ``refuse_html`` (400 "can't parse entities").
+``retry_after``, or a 502 for the next N calls of a method, until ``heal``) and
+``html_refused`` (400 "can't parse entities").
 
 Builders (``text``, ``photo``, ``press``, …) make update JSON as Telegram sends it.
 """
@@ -98,6 +99,10 @@ class FakeTelegram:
     ) -> None:
         text = description or ("Too Many Requests: retry after 1" if status == 429 else "Internal Server Error")
         self._faults.append(_Fault(method, status, text, retry_after if status == 429 else None, times))
+
+    def heal(self) -> None:
+        """Drop the faults still pending: every method answers again."""
+        self._faults.clear()
 
     def of(self, method: str, chat_id: int | None = None) -> list[dict[str, Any]]:
         """The parameters of every recorded call of ``method`` (to ``chat_id``)."""

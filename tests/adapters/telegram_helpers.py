@@ -14,7 +14,6 @@ from telegram_fake import TOKEN, FakeTelegram
 
 from adapters.serve import PlatformFactory, Server, running
 from adapters.telegram import TelegramPlatform
-from adapters.telegram.outbox import Limits
 from bot.config import Settings
 from bot.core.conversation import Conversation
 from bot.core.messages import IncomingMessage, Reply
@@ -22,7 +21,6 @@ from bot.runtime.composition import Nik
 from knowledge.service import KnowledgeBase
 
 SECRET = "s3cret-Token_1"
-QUICK = Limits(chat_interval=0.02, network_backoff=0.05)  # the real pacing, just faster
 
 
 def settings_for(data_dir: Path, api: FakeTelegram, **extra: Any) -> Settings:
@@ -38,8 +36,8 @@ def settings_for(data_dir: Path, api: FakeTelegram, **extra: Any) -> Settings:
 
 
 def quick(**options: Any) -> PlatformFactory:
-    """A Telegram platform with short waits (album quiet time, long-poll timeout, typing)."""
-    chosen = {"limits": QUICK, "album_quiet": 0.3, "poll_timeout": 1.0, "typing_every": 0.2, **options}
+    """A Telegram platform with short waits (retries, album quiet time, long-poll timeout, typing)."""
+    chosen = {"backoff": 0.05, "album_quiet": 0.3, "poll_timeout": 1.0, "typing_every": 0.2, **options}
 
     def build(nik: Nik) -> TelegramPlatform:
         return TelegramPlatform(nik, **chosen)

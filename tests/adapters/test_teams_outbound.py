@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import requests
 from msrest.exceptions import ClientRequestError
 
-from adapters.teams.outbound import backoff, deliver
+from adapters.teams.outbound import CONNECTOR, deliver
+
+QUICK = replace(CONNECTOR, first=0.001)
 
 
 class Calls:
@@ -21,24 +25,14 @@ class Calls:
         return "sent"
 
 
-async def no_sleep(_: float) -> None:
-    return None
-
-
 async def test_a_read_timeout_after_sending_is_not_sent_again() -> None:
     call = Calls(ClientRequestError("Error occurred in request.", requests.ReadTimeout("read timed out")))
     with pytest.raises(ClientRequestError):
-        await deliver(call, "a message", sleep=no_sleep)
+        await deliver(call, "a message", policy=QUICK)
     assert call.count == 1
 
 
 async def test_a_connection_that_never_opened_is_retried() -> None:
     call = Calls(ClientRequestError("Error occurred in request.", requests.ConnectTimeout("connect timed out")))
-    assert await deliver(call, "a message", sleep=no_sleep) == "sent"
+    assert await deliver(call, "a message", policy=QUICK) == "sent"
     assert call.count == 2
-
-
-def test_backoff_is_jittered_and_capped() -> None:
-    delays = {round(backoff(3), 6) for _ in range(50)}
-    assert len(delays) > 10 and all(0.05 <= d <= 2.0 for d in delays)
-    assert all(backoff(30) <= 10.0 for _ in range(50))

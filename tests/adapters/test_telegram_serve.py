@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import socket
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from telegram_fake import FakeTelegram
 from telegram_helpers import SECRET, quick, serving, settings_for, tiny_jpeg
 
-from adapters.serve import running
+from adapters.serve import Server, running
 from bot.core.conversation import THANKS
 from bot.core.messages import IncomingMessage
+from bot.errors import ConfigError
 from fakes import Calls, ScriptedOpenAI, Text
 from knowledge.service import KnowledgeBase
 from storage.errors import StorageError
@@ -45,6 +49,12 @@ async def post(port: int, body: bytes | dict[str, Any], secret: str | None = SEC
         return response.status
 
 
+async def settled(api: FakeTelegram, server: Server) -> None:
+    """Every pushed update confirmed (so stored and queued) and every queued turn run."""
+    await api.wait_for(lambda: api.pending == 0)
+    await server.nik.dispatcher.drain()
+
+
 async def test_private_question_gets_a_cited_answer_by_polling(sample_kb: KnowledgeBase, kb_dir: Path) -> None:
     async with FakeTelegram() as api, serving(settings_for(kb_dir, api), sample_kb) as server:
         assert api.of("deleteWebhook") and await server.platforms[0].ready() == (True, "@NikTestBot polling")
@@ -59,11 +69,10 @@ async def test_private_question_gets_a_cited_answer_by_polling(sample_kb: Knowle
 
 
 async def test_groups_answer_only_when_addressed_and_in_the_asked_topic(sample_kb: KnowledgeBase, kb_dir: Path) -> None:
-    async with FakeTelegram() as api, serving(settings_for(kb_dir, api), sample_kb):
+    async with FakeTelegram() as api, serving(settings_for(kb_dir, api), sample_kb) as server:
         api.push(api.message(GROUP, text=QUESTION, kind="supergroup", thread=7))  # not addressed
         asked = api.push(api.message(GROUP, text=f"@NikTestBot {QUESTION}", thread=7))
-        await api.wait_for(lambda: bool(api.texts(GROUP)))
-        await asyncio.sleep(0.3)
+        await settled(api, server)
         [sent] = api.of("sendMessage", GROUP)
     assert sent["message_thread_id"] == 7 and "E013" in sent["text"]
     assert sent["reply_parameters"]["message_id"] == asked["message"]["message_id"]
@@ -72,12 +81,11 @@ async def test_groups_answer_only_when_addressed_and_in_the_asked_topic(sample_k
 async def test_photos_and_albums_reach_the_core_as_image_bytes(sample_kb: KnowledgeBase, kb_dir: Path) -> None:
     seen: list[IncomingMessage] = []
     red, blue, green = tiny_jpeg("red"), tiny_jpeg("blue"), tiny_jpeg("green")
-    async with FakeTelegram() as api, serving(settings_for(kb_dir, api), sample_kb, seen=seen):
+    async with FakeTelegram() as api, serving(settings_for(kb_dir, api), sample_kb, seen=seen) as server:
         api.push(api.photo(100, red, caption="Was zeigt das Display?"))
         api.push(api.photo(100, blue, caption="Typenschild", media_group_id="alb1"))
         api.push(api.photo(100, green, media_group_id="alb1"))
-        await api.wait_for(lambda: len(api.of("sendMessage", 100)) >= 2)
-        await asyncio.sleep(0.5)
+        await settled(api, server)
     assert [(m.text, [i.data for i in m.images]) for m in seen] == [
         ("Was zeigt das Display?", [red]),
         ("Typenschild", [blue, green]),  # one album, one message
@@ -190,8 +198,7 @@ async def test_webhook_stores_before_answering_and_answers_an_update_once(
             assert await Inbox(server.nik.store.engine).pending() == 0
         assert sequential == [200] * 20 and list(concurrent) == [200] * 20
         async with serving(settings, sample_kb) as again:  # a restart on the same database
-            assert [await post(again.port, update) for _ in range(20)] == [200] * 20
-            await asyncio.sleep(0.3)
+            assert [await post(again.port, update) for _ in range(20)] == [200] * 20  # stored (or dropped)
             await again.nik.dispatcher.drain()
         assert len(api.texts(100)) == 1 and api.of("sendMessage", 101) == []
         assert llm.requests == []
@@ -231,10 +238,10 @@ async def test_a_restart_mid_turn_neither_loses_nor_doubles_the_answer(sample_kb
         await api.wait_for(lambda: api.pending == 0)  # … and its update is confirmed to Telegram
         await first.__aexit__(None, None, None)  # the turn outlives the shutdown grace: cancelled, left pending
         assert api.texts(100) == []
-        async with serving(settings, sample_kb):
+        async with serving(settings, sample_kb) as second:
             await api.wait_for(lambda: bool(api.texts(100)))
-            await asyncio.sleep(0.5)
-        assert api.texts(100) == ["Antwort nach dem Neustart."]
+            await second.nik.dispatcher.drain()
+        assert api.texts(100) == ["Antwort nach dem Neustart."] and len(llm.requests) == 2
 
 
 async def test_reindex_is_one_progress_message_edited_in_place(sample_kb: KnowledgeBase, kb_dir: Path) -> None:
@@ -245,3 +252,68 @@ async def test_reindex_is_one_progress_message_edited_in_place(sample_kb: Knowle
     assert started["text"].startswith("Indexierung gestartet")
     edited = {p["message_id"] for p in api.of("editMessageText", 100)}
     assert edited == {started["__result__"]["message_id"]}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def readyz(port: int) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+        session.get(f"http://127.0.0.1:{port}/readyz") as response,
+    ):
+        return response.status, await response.json()
+
+
+@pytest.mark.parametrize("method", ["getMe", "deleteWebhook"])
+async def test_an_unreachable_bot_api_at_start_up_is_retried_reported_and_then_served(
+    sample_kb: KnowledgeBase, kb_dir: Path, method: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="adapters.retry")
+    port = free_port()
+    async with FakeTelegram() as api:
+        api.fail_next(method, 502, times=1_000)  # the Bot API's gateway is down until healed
+        connected = asyncio.Event()
+        stop = asyncio.Event()
+
+        async def serve() -> None:
+            async with serving(settings_for(kb_dir, api, NIK_PORT=port), sample_kb):
+                connected.set()
+                await stop.wait()
+
+        server = asyncio.create_task(serve())
+        try:
+            await api.wait_for(lambda: len(api.of(method)) >= 3)
+            status, body = await readyz(port)
+            assert (status, body["checks"]["telegram"]) == (503, {"ok": False, "detail": "connecting"})
+            retries = [r for r in caplog.records if "Telegram: connecting failed" in r.getMessage()]
+            assert len(retries) >= 2 and all(r.levelno == logging.WARNING for r in retries)
+            assert "attempt 1: NetworkError" in retries[0].getMessage()
+            assert "attempt 2: NetworkError" in retries[1].getMessage()
+            assert not server.done() and not connected.is_set()
+
+            api.heal()
+            await asyncio.wait_for(connected.wait(), 10)
+            status, body = await readyz(port)
+            assert (status, body["checks"]["telegram"]) == (200, {"ok": True, "detail": "@NikTestBot polling"})
+            api.push(api.message(100, text="/help"))
+            await api.wait_for(lambda: bool(api.texts(100)))
+            assert "Nik" in api.texts(100)[0]
+        finally:
+            stop.set()
+            await server
+
+
+async def test_a_token_telegram_rejects_stops_start_up_without_showing_the_token(
+    sample_kb: KnowledgeBase, kb_dir: Path
+) -> None:
+    wrong = "999999:WRONG-token_xyz"
+    async with FakeTelegram() as api:
+        settings = settings_for(kb_dir, api, TELEGRAM_BOT_TOKEN=wrong)
+        with pytest.raises(ConfigError, match="TELEGRAM_BOT_TOKEN") as error:
+            async with serving(settings, sample_kb):
+                pass
+    assert wrong not in str(error.value)
