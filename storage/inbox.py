@@ -9,7 +9,12 @@ a compare-and-set on the lease so that two processes never take the same row.
 Several replicas share one database: a chat's updates run one at a time in arrival
 (row id) order, whichever process holds them. A holder waits while an earlier
 update of its chat is pending (``is_next``), renewing its own lease meanwhile
-(``renew``) so that nobody takes a waiting update for a dead one's.
+(``renew``) so that nobody takes a waiting update for a dead one's. ``put`` already
+answers that question for the moment it stores the update (``Delivery.first_pending``),
+in the same statement, so an update with nothing before it needs no second look.
+
+An update is closed by the write of the turn that answers it (``Store.save_turn``
+with the update's ``Receipt``), or by ``done`` when the turn stored nothing.
 
 Works the same on SQLite and Postgres: plain ``INSERT … ON CONFLICT DO NOTHING``
 and ``UPDATE … WHERE lease_until = <what I hold>``.
@@ -26,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import aliased
 
 from storage.db import dialect_insert, write_transaction
 from storage.models import InboxItem
@@ -44,6 +50,7 @@ class Delivery:
     payload: dict[str, Any]
     attempts: int  # how often a process has started on it, this time included
     lease_until: datetime | None = None  # the lease the holder wrote; its proof of holding
+    first_pending: bool = False  # no earlier update of its chat was pending when it was stored
 
 
 class Inbox:
@@ -53,8 +60,23 @@ class Inbox:
         self._clock = clock
 
     async def put(self, key: ChatKey, message_id: str, payload: dict[str, Any], lease: timedelta) -> Delivery | None:
-        """Store an update under a lease held by the caller; None when it was stored before."""
+        """Store an update under a lease held by the caller; None when it was stored before.
+
+        One statement: the ``INSERT`` also returns whether an earlier update of the chat
+        is pending, so the acknowledgement holds the writer for nothing else."""
         now = self._clock()
+        other = aliased(InboxItem)  # the chat's other pending updates: all earlier (writes are serialised)
+        pending_before = (
+            select(other.id)
+            .where(
+                other.platform == key.platform,
+                other.chat_id == key.chat_id,
+                other.thread_key == key.thread_key,
+                other.done_at.is_(None),
+                other.message_id != message_id,
+            )
+            .exists()
+        )
         stmt = (
             dialect_insert(self._dialect, InboxItem)
             .values(
@@ -69,13 +91,14 @@ class Inbox:
                 done_at=None,
             )
             .on_conflict_do_nothing(index_elements=["platform", "chat_id", "thread_key", "message_id"])
-            .returning(InboxItem.id)
+            .returning(InboxItem.id, pending_before)
         )
         async with self._write() as conn:
-            row_id = (await conn.execute(stmt)).scalar_one_or_none()
-        if row_id is None:
+            row = (await conn.execute(stmt)).one_or_none()
+        if row is None:
             return None
-        return Delivery(row_id, key, message_id, payload, 1, now + lease)
+        row_id, waits = row
+        return Delivery(row_id, key, message_id, payload, 1, now + lease, first_pending=not waits)
 
     async def take_expired(self, lease: timedelta, platforms: Collection[str], limit: int = 50) -> list[Delivery]:
         """Pending updates of ``platforms`` whose lease ran out, now leased to the caller, oldest first."""

@@ -46,6 +46,7 @@ from bot.errors import ConfigError
 from bot.runtime.composition import Nik
 from storage.errors import StorageError
 from storage.inbox import Delivery
+from storage.store import Receipt
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class TelegramPlatform:
         group = chat_id.startswith("-")
         await self._outbox.send(chat_id, group, lambda: self.bot.send_message(chat_id, text))
 
-    async def process(self, delivery: Delivery) -> None:
+    async def process(self, delivery: Delivery, receipt: Receipt) -> None:
         update = Update.de_json(delivery.payload, self.bot)
         message = to_incoming(update, self._username)
         if message is None:
@@ -166,7 +167,7 @@ class TelegramPlatform:
             self.bot, self._outbox, target, typing_every=self._typing_every, draft_every=self._draft_every
         )
         try:
-            async for reply in self._nik.conversation.handle(message, claimed=True):
+            async for reply in self._nik.conversation.handle(message, receipt=receipt):
                 await output.show(reply)
         finally:
             await output.close()

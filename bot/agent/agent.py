@@ -48,6 +48,8 @@ OCR_CHARS = 2000  # OCR text sent with a photo, at most
 
 
 class LlmAgent:
+    summarizes = True  # the model folds old messages into the rolling summary
+
     def __init__(
         self,
         knowledge: KnowledgeBase,

@@ -17,7 +17,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from storage.db import create_engine, database_url, dialect_insert, sqlite_pragma
 from storage.errors import StorageError, UnsupportedDatabase
 from storage.migrations import migrate
-from storage.models import Base, Message, ProcessedMessage
+from storage.models import Base, InboxItem, Message
 from storage.store import Store
 from storage_helpers import T0
 
@@ -126,11 +126,19 @@ def test_the_schema_compiles_for_postgres() -> None:
 def test_dialect_insert_renders_on_conflict_for_both_dialects() -> None:
     for name, dialect in (("sqlite", sqlite.dialect()), ("postgresql", postgresql.dialect())):
         stmt = (
-            dialect_insert(name, ProcessedMessage)
-            .values(platform="telegram", chat_id="1", thread_key="", message_id="7", created_at=T0)
+            dialect_insert(name, InboxItem)
+            .values(
+                platform="telegram",
+                chat_id="1",
+                thread_key="",
+                message_id="7",
+                payload="{}",
+                created_at=T0,
+                lease_until=T0,
+            )
             .on_conflict_do_nothing(index_elements=["platform", "chat_id", "thread_key", "message_id"])
         )
         sql = str(stmt.compile(dialect=dialect))
         assert "ON CONFLICT (platform, chat_id, thread_key, message_id) DO NOTHING" in sql
     with pytest.raises(UnsupportedDatabase):
-        dialect_insert("mysql", ProcessedMessage)
+        dialect_insert("mysql", InboxItem)
