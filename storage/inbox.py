@@ -63,7 +63,8 @@ class Inbox:
         """Store an update under a lease held by the caller; None when it was stored before.
 
         One statement: the ``INSERT`` also returns whether an earlier update of the chat
-        is pending, so the acknowledgement holds the writer for nothing else."""
+        is pending, so the acknowledgement holds the writer for nothing else; and it
+        goes ahead of the turns waiting to write (``urgent``)."""
         now = self._clock()
         other = aliased(InboxItem)  # the chat's other pending updates: all earlier (writes are serialised)
         pending_before = (
@@ -93,7 +94,7 @@ class Inbox:
             .on_conflict_do_nothing(index_elements=["platform", "chat_id", "thread_key", "message_id"])
             .returning(InboxItem.id, pending_before)
         )
-        async with self._write() as conn:
+        async with write_transaction(self._engine, urgent=True, immediate=False) as conn:  # the platform waits
             row = (await conn.execute(stmt)).one_or_none()
         if row is None:
             return None

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from storage.db import create_engine, database_url, dialect_insert, sqlite_pragma
+from storage.db import create_engine, database_url, dialect_insert, sqlite_pragma, write_transaction
 from storage.errors import StorageError, UnsupportedDatabase
 from storage.migrations import migrate
 from storage.models import Base, InboxItem, Message
@@ -87,6 +87,34 @@ async def test_two_processes_open_a_new_file_at_once(db_url: str) -> None:
     stores = await asyncio.gather(Store.open(db_url), Store.open(db_url))
     for store in stores:
         await store.close()
+
+
+async def test_an_urgent_writer_goes_before_the_waiting_ones(sqlite_url: str) -> None:
+    """The webhook's INSERT waits for the transaction running now, not for the queue of turns."""
+    engine = create_engine(sqlite_url)
+    try:
+        order: list[str] = []
+        release, holding = asyncio.Event(), asyncio.Event()
+
+        async def writer(name: str, urgent: bool = False) -> None:
+            async with write_transaction(engine, urgent=urgent):
+                order.append(name)
+                if name == "running":
+                    holding.set()
+                    await release.wait()
+
+        running = asyncio.create_task(writer("running"))
+        await holding.wait()
+        queued = [asyncio.create_task(writer(f"turn{n}")) for n in range(3)]
+        cancelled = asyncio.create_task(writer("cancelled", urgent=True))
+        urgent = asyncio.create_task(writer("ack", urgent=True))
+        await asyncio.sleep(0)  # everyone is queued
+        cancelled.cancel()
+        release.set()
+        await asyncio.gather(running, urgent, *queued)
+        assert order == ["running", "ack", "turn0", "turn1", "turn2"]
+    finally:
+        await engine.dispose()
 
 
 @pytest.mark.parametrize(
