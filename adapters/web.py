@@ -16,7 +16,7 @@ from aiohttp import web
 from bot.runtime.jobs import Report
 from bot.runtime.metrics import Metrics
 from storage.inbox import Delivery
-from storage.store import ChatKey
+from storage.store import ChatKey, Receipt
 
 ReadyCheck = Callable[[], Awaitable[tuple[bool, str]]]
 
@@ -30,7 +30,9 @@ class Platform(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def process(self, delivery: Delivery) -> None: ...
+    async def process(self, delivery: Delivery, receipt: Receipt) -> None:
+        """Run one stored update; a turn that stores something closes ``receipt`` in that write."""
+        ...
 
     async def ready(self) -> tuple[bool, str]: ...
 

@@ -2,7 +2,7 @@
 
 An OpenAI-compatible responder on 127.0.0.1 answers at once: a ``search_knowledge``
 tool call when the conversation has no tool result yet, else a final answer citing
-page 8 of the sample manual. Every turn goes through the real core: dedupe, storage
+page 8 of the sample manual. Every turn goes through the real core: storage
 (SQLite), the agent loop, one real search, citations, history.
 
 Figures: p50/p95 of one turn (target p50 ≤ 40 ms), and 100 chats sending at once

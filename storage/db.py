@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -43,7 +44,7 @@ SQLITE_PRAGMAS = (
 _LOCKED_ATTEMPTS = 200
 _LOCKED_PAUSE = 0.01
 DEFAULT_FILE = "nik.db"
-_WRITERS: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()  # see write_transaction
+_WRITERS: weakref.WeakKeyDictionary[Engine, _Writers] = weakref.WeakKeyDictionary()  # see write_transaction
 _PG_MIGRATION_LOCK = 0x4E494B  # "NIK": the advisory lock key serialising migrations on Postgres
 
 Insert: TypeAlias = sqlite.Insert | postgresql.Insert
@@ -85,25 +86,71 @@ def dialect_insert(dialect: str, table: Any) -> Insert:
     raise UnsupportedDatabase(f"No INSERT … ON CONFLICT for the dialect '{dialect}'.")
 
 
+class _Writers:
+    """The writers of one SQLite file in this process, one at a time: first come, first
+    served, except that an urgent writer goes before every waiting ordinary one."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._ordinary: deque[asyncio.Future[None]] = deque()
+
+    @asynccontextmanager
+    async def turn(self, urgent: bool) -> AsyncIterator[None]:
+        if self._busy:
+            waiter = asyncio.get_running_loop().create_future()
+            (self._urgent if urgent else self._ordinary).append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._next()  # handed the turn just as it was cancelled: pass it on
+                raise
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._next()
+
+    def _next(self) -> None:
+        for queue in (self._urgent, self._ordinary):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():  # a cancelled waiter is skipped
+                    waiter.set_result(None)  # the turn passes straight to it: still busy
+                    return
+        self._busy = False
+
+
 @asynccontextmanager
-async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+async def write_transaction(
+    engine: AsyncEngine, *, urgent: bool = False, immediate: bool = True
+) -> AsyncIterator[AsyncConnection]:
     """A write transaction, committed on exit (rolled back on error).
 
     SQLite has one write lock per file and its busy handler is not fair: under a
     burst of concurrent writers (measured: 20 chats against a faulty LLM) one of
     them can sleep past ``busy_timeout`` and fail with "database is locked". So the
-    writers of one process queue on an ``asyncio.Lock`` (first come, first served)
-    and only one of them at a time contends for the file lock, with other processes.
+    writers of one process queue (first come, first served) and only one of them at
+    a time contends for the file lock, with other processes. An ``urgent`` writer —
+    the webhook storing an update before it acknowledges it — waits only for the
+    transaction running now (and other urgent ones), never for the queue of turns.
+
+    ``immediate=False`` skips ``BEGIN IMMEDIATE`` (:func:`begin_write`) for a
+    transaction of one writing statement: SQLite takes the write lock at that
+    statement, waiting on ``busy_timeout``, and there is no earlier read to go stale.
+    Each statement is a round trip to the driver's thread, paid while holding the writer.
     """
     if engine.dialect.name != "sqlite":
         async with engine.begin() as conn:
             yield conn
         return
-    lock = _WRITERS.get(engine.sync_engine)
-    if lock is None:
-        lock = _WRITERS[engine.sync_engine] = asyncio.Lock()
-    async with lock, engine.begin() as conn:
-        await begin_write(conn)
+    writers = _WRITERS.get(engine.sync_engine)
+    if writers is None:
+        writers = _WRITERS[engine.sync_engine] = _Writers()
+    async with writers.turn(urgent), engine.begin() as conn:
+        if immediate:
+            await begin_write(conn)
         yield conn
 
 

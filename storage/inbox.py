@@ -8,10 +8,14 @@ a compare-and-set on the lease so that two processes never take the same row.
 
 Several replicas share one database: a chat's updates run one at a time in arrival
 (row id) order, whichever process holds them. A holder waits while an earlier
-update of its chat is pending (``is_next``), renewing its own lease meanwhile
-(``renew``) so that nobody takes a waiting update for a dead one's. A live
-process's heartbeat renews every lease it holds at once (``renew_all``), so that a
-turn longer than the lease is not taken for a dead one's either.
+update of its chat is pending (``is_next``). A live process's heartbeat renews every
+lease it holds at once (``renew_all``), so that neither a waiting update nor a turn
+longer than the lease is taken for a dead one's. ``put`` already answers the
+ordering question for the moment it stores the update (``Delivery.first_pending``),
+in the same statement, so an update with nothing before it needs no second look.
+
+An update is closed by the write of the turn that answers it (``Store.save_turn``
+with the update's ``Receipt``), or by ``done`` when the turn stored nothing.
 
 Works the same on SQLite and Postgres: plain ``INSERT … ON CONFLICT DO NOTHING``
 and ``UPDATE … WHERE lease_until = <what I hold>``.
@@ -28,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import aliased
 
 from storage.db import dialect_insert, write_transaction
 from storage.models import InboxItem
@@ -46,6 +51,7 @@ class Delivery:
     payload: dict[str, Any]
     attempts: int  # how often a process has started on it, this time included
     lease_until: datetime | None = None  # the lease the holder wrote; its proof of holding
+    first_pending: bool = False  # no earlier update of its chat was pending when it was stored
 
 
 class Inbox:
@@ -55,8 +61,24 @@ class Inbox:
         self._clock = clock
 
     async def put(self, key: ChatKey, message_id: str, payload: dict[str, Any], lease: timedelta) -> Delivery | None:
-        """Store an update under a lease held by the caller; None when it was stored before."""
+        """Store an update under a lease held by the caller; None when it was stored before.
+
+        One statement: the ``INSERT`` also returns whether an earlier update of the chat
+        is pending, so the acknowledgement holds the writer for nothing else; and it
+        goes ahead of the turns waiting to write (``urgent``)."""
         now = self._clock()
+        other = aliased(InboxItem)  # the chat's other pending updates: all earlier (writes are serialised)
+        pending_before = (
+            select(other.id)
+            .where(
+                other.platform == key.platform,
+                other.chat_id == key.chat_id,
+                other.thread_key == key.thread_key,
+                other.done_at.is_(None),
+                other.message_id != message_id,
+            )
+            .exists()
+        )
         stmt = (
             dialect_insert(self._dialect, InboxItem)
             .values(
@@ -71,13 +93,14 @@ class Inbox:
                 done_at=None,
             )
             .on_conflict_do_nothing(index_elements=["platform", "chat_id", "thread_key", "message_id"])
-            .returning(InboxItem.id)
+            .returning(InboxItem.id, pending_before)
         )
-        async with self._write() as conn:
-            row_id = (await conn.execute(stmt)).scalar_one_or_none()
-        if row_id is None:
+        async with write_transaction(self._engine, urgent=True, immediate=False) as conn:  # the platform waits
+            row = (await conn.execute(stmt)).one_or_none()
+        if row is None:
             return None
-        return Delivery(row_id, key, message_id, payload, 1, now + lease)
+        row_id, waits = row
+        return Delivery(row_id, key, message_id, payload, 1, now + lease, first_pending=not waits)
 
     async def take_expired(self, lease: timedelta, platforms: Collection[str], limit: int = 50) -> list[Delivery]:
         """Pending updates of ``platforms`` whose lease ran out, now leased to the caller, oldest first."""

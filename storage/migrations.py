@@ -7,7 +7,8 @@ commits — all or nothing, and a second process starting at the same moment wai
 and then finds nothing to do.
 
 Adding a table needs no copy: its step creates it with ``checkfirst`` (a new
-database already has it from step 1).
+database already has it from step 1). Dropping one needs none either: its step drops
+it with ``checkfirst`` (a new database never had it).
 
 Adding a version: append a ``Migration(n, …)`` whose ``apply`` alters the tables
 (through SQLAlchemy constructs, so that it runs on every supported dialect) and
@@ -22,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, inspect, select, update
+from sqlalchemy import Connection, MetaData, Table, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.db import lock_for_migration
@@ -45,9 +46,15 @@ def _create_inbox(conn: Connection) -> None:
     InboxItem.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 
+def _drop_processed_messages(conn: Connection) -> None:
+    """The inbox's unique key is the one de-duplication; its older twin goes."""
+    Table("processed_messages", MetaData()).drop(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create all tables", _create_tables),
     Migration(2, "inbox: platform updates stored before they are acknowledged", _create_inbox),
+    Migration(3, "drop processed_messages: the inbox de-duplicates", _drop_processed_messages),
 )
 LATEST = MIGRATIONS[-1].version
 

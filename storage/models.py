@@ -146,23 +146,6 @@ class Feedback(Base):
     created_at: Mapped[datetime]
 
 
-class ProcessedMessage(Base):
-    """Incoming message ids already claimed: platforms re-deliver. No chat row needed."""
-
-    __tablename__ = "processed_messages"
-    __table_args__ = (
-        UniqueConstraint("platform", "chat_id", "thread_key", "message_id", name="uq_processed_message"),
-        Index("ix_processed_created", "created_at"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    platform: Mapped[str] = mapped_column(String(32))
-    chat_id: Mapped[str] = mapped_column(_ID)
-    thread_key: Mapped[str] = mapped_column(_ID)
-    message_id: Mapped[str] = mapped_column(_ID)
-    created_at: Mapped[datetime]
-
-
 class InboxItem(Base):
     """An incoming platform update, stored before the platform gets its 2xx.
 

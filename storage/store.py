@@ -1,12 +1,19 @@
-"""Each chat's durable state: history, summary, pending question, feedback, dedup.
+"""Each chat's durable state: history, summary, pending question, feedback, platform reference.
 
 Everything is keyed by :class:`ChatKey` (platform, chat id, optional thread) and
 every query filters by that chat's row, so chats never see each other's state.
 Plain frozen dataclasses cross the boundary; rows and sessions stay in here.
 
+* A question turn is one read and one write: :meth:`Store.turn_state` reads the
+  pending question, the history window and the summary in one transaction;
+  :meth:`Store.save_turn` stores the turn's messages, the change of the pending
+  question and marks the turn's inbox row done (its :class:`Receipt`) in another.
+  Everything a write needs is computed before it begins, so the one SQLite writer
+  is held for a few statements only.
 * Positions order a chat's messages (1, 2, 3, … without gaps, never timestamps):
-  ``append_message`` takes the next one with ``UPDATE chats SET next_position =
-  next_position + 1 … RETURNING`` in the transaction that inserts the message.
+  ``save_turn`` takes the next ones with one ``INSERT INTO chats … ON CONFLICT DO
+  UPDATE SET next_position = next_position + n RETURNING`` (the chat row is made on
+  first use) in the transaction that inserts the messages.
 * A *conversation* is what the bot remembers: /new (``new_conversation``) keeps the
   history but starts the window, the summary and the pending question afresh.
 * Writes on SQLite begin with ``BEGIN IMMEDIATE`` (:func:`storage.db.begin_write`):
@@ -16,14 +23,15 @@ Plain frozen dataclasses cross the boundary; rows and sessions stay in here.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeAlias, cast
 
-from sqlalchemy import ColumnElement, Row, and_, delete, distinct, func, insert, select, update
+from sqlalchemy import ColumnElement, Row, and_, delete, distinct, func, insert, outerjoin, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.db import create_engine, dialect_insert, write_transaction
@@ -32,9 +40,9 @@ from storage.models import (
     ROLES,
     Chat,
     Feedback,
+    InboxItem,
     Message,
     PlatformReference,
-    ProcessedMessage,
     User,
 )
 from storage.models import Pause as PauseRow
@@ -101,6 +109,40 @@ class Pause:
     expires_at: datetime
 
 
+PauseChange: TypeAlias = Pause | Literal["keep", "clear"]  # what a turn does to the pending question
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to store; its position is given when it is stored."""
+
+    role: Role
+    content: str
+    user_id: str | None = None
+    user_name: str | None = None  # remembered for ``user_id`` (None keeps the known name)
+    citations: tuple[Citation, ...] = ()
+    image_refs: tuple[str, ...] = ()
+    platform_message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnState:
+    """What a turn reads before it answers, in one transaction."""
+
+    pause: Pause | None  # expired ones too: the caller decides, nothing is deleted on the way
+    history: tuple[StoredMessage, ...]  # the last ``window`` messages of the current conversation, oldest first
+    summary: Summary | None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The inbox row a turn answers. The turn's write marks the row done (:meth:`Store.save_turn`)
+    and then sets ``closed``, so whoever handed the row out does not close it again."""
+
+    inbox_id: int
+    closed: asyncio.Event = field(default_factory=asyncio.Event, compare=False, repr=False)
+
+
 _MESSAGE_COLUMNS = (
     Message.position,
     Message.role,
@@ -110,6 +152,15 @@ _MESSAGE_COLUMNS = (
     Message.user_id,
     Message.platform_message_id,
     Message.created_at,
+)
+_PAUSE_COLUMNS = (
+    PauseRow.user_id,
+    PauseRow.question,
+    PauseRow.options,
+    PauseRow.state,
+    PauseRow.asked_message_id,
+    PauseRow.created_at,
+    PauseRow.expires_at,
 )
 # position, role, content, citations, image_refs, user_id, platform_message_id, created_at
 _MessageRow: TypeAlias = Row[int, str, str, str, str, str | None, str | None, datetime]
@@ -140,33 +191,123 @@ class Store:
     def engine(self) -> AsyncEngine:
         return self._engine
 
-    # -- incoming messages ---------------------------------------------------------
+    # -- history -------------------------------------------------------------------
 
-    async def claim_message(self, key: ChatKey, message_id: str) -> bool:
-        """True the first time ``message_id`` is seen in this chat, False on re-delivery."""
-        stmt = (
-            dialect_insert(self._dialect, ProcessedMessage)
+    async def turn_state(self, key: ChatKey, window: int) -> TurnState:
+        """The pending question, the last ``window`` messages and the summary of the current
+        conversation, read in one transaction (two statements)."""
+        chat = (
+            select(Chat.id, Chat.conversation, SummaryRow.text, SummaryRow.covered_position, *_PAUSE_COLUMNS)
+            .select_from(
+                outerjoin(
+                    outerjoin(
+                        Chat,
+                        SummaryRow,
+                        and_(SummaryRow.chat_row_id == Chat.id, SummaryRow.conversation == Chat.conversation),
+                    ),
+                    PauseRow,
+                    PauseRow.chat_row_id == Chat.id,
+                )
+            )
+            .where(*_is_chat(key))
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(chat)).one_or_none()
+            if row is None:
+                return TurnState(None, (), None)
+            messages = (
+                await conn.execute(
+                    select(*_MESSAGE_COLUMNS)
+                    .where(Message.chat_row_id == row.id, Message.conversation == row.conversation)
+                    .order_by(Message.position.desc())
+                    .limit(max(window, 0))
+                )
+            ).all()
+        summary = None if row.text is None else Summary(row.text, row.covered_position)
+        pause = None if row.user_id is None else _pause(row)
+        return TurnState(pause, tuple(_stored(m) for m in reversed(messages)), summary)
+
+    async def save_turn(
+        self,
+        key: ChatKey,
+        messages: Sequence[NewMessage],
+        *,
+        pause: PauseChange = "keep",
+        receipt: Receipt | None = None,
+    ) -> list[StoredMessage]:
+        """Store ``messages`` at the chat's next positions, apply ``pause`` (a new pending
+        question replaces the old one; "clear" drops it) and mark ``receipt``'s inbox row
+        done — all in one transaction. The chat row is made on first use."""
+        for message in messages:
+            if message.role not in ROLES:
+                raise ValueError(f"unknown role {message.role!r}; expected one of {', '.join(ROLES)}")
+        now = self._clock()
+        count = len(messages)
+        take_positions = (
+            dialect_insert(self._dialect, Chat)
             .values(
                 platform=key.platform,
                 chat_id=key.chat_id,
+                thread_id=key.thread_id or None,
                 thread_key=key.thread_key,
-                message_id=message_id,
-                created_at=self._clock(),
+                conversation=1,
+                next_position=1 + count,
+                created_at=now,
             )
-            .on_conflict_do_nothing(index_elements=["platform", "chat_id", "thread_key", "message_id"])
+            .on_conflict_do_update(
+                index_elements=["platform", "chat_id", "thread_key"],
+                set_={"next_position": Chat.next_position + count},
+            )
+            .returning(Chat.id, Chat.conversation, Chat.next_position)
+        )
+        rows = [
+            {
+                "role": m.role,
+                "content": m.content,
+                "citations": _citations_json(m.citations),
+                "image_refs": _dumps(list(m.image_refs)),
+                "user_id": m.user_id,
+                "platform_message_id": m.platform_message_id,
+                "created_at": now,
+            }
+            for m in messages
+        ]
+        users = {m.user_id: m.user_name for m in messages if m.user_id is not None}
+        touch_users = [self._touch_user(key.platform, user_id, name, now) for user_id, name in users.items()]
+        pause_values = None if isinstance(pause, str) else _pause_values(pause)
+        close = (
+            None
+            if receipt is None
+            else update(InboxItem)
+            .where(InboxItem.id == receipt.inbox_id, InboxItem.done_at.is_(None))
+            .values(done_at=now)
         )
         async with self._write() as conn:
-            result = await conn.execute(stmt)
-        return result.rowcount == 1
-
-    async def prune_processed(self, before: datetime) -> int:
-        """Forget claims older than ``before`` (platforms stop re-delivering after a day)."""
-        _require_aware(before, "before")
-        async with self._write() as conn:
-            result = await conn.execute(delete(ProcessedMessage).where(ProcessedMessage.created_at < before))
-        return result.rowcount
-
-    # -- history -------------------------------------------------------------------
+            chat = (await conn.execute(take_positions)).one()
+            first = chat.next_position - count
+            for statement in touch_users:
+                await conn.execute(statement)
+            if rows:
+                placed = [
+                    {**row, "chat_row_id": chat.id, "conversation": chat.conversation, "position": first + n}
+                    for n, row in enumerate(rows)
+                ]
+                await conn.execute(insert(Message), placed)
+            if pause == "clear":
+                await conn.execute(delete(PauseRow).where(PauseRow.chat_row_id == chat.id))
+            elif pause_values is not None:
+                upsert = dialect_insert(self._dialect, PauseRow).values(chat_row_id=chat.id, **pause_values)
+                await conn.execute(upsert.on_conflict_do_update(index_elements=["chat_row_id"], set_=pause_values))
+            if close is not None:
+                await conn.execute(close)
+        if receipt is not None:
+            receipt.closed.set()
+        return [
+            StoredMessage(
+                first + n, m.role, m.content, m.citations, m.image_refs, m.user_id, m.platform_message_id, now
+            )
+            for n, m in enumerate(messages)
+        ]
 
     async def append_message(
         self,
@@ -180,37 +321,12 @@ class Store:
         image_refs: Iterable[str] = (),
         platform_message_id: str | None = None,
     ) -> StoredMessage:
-        """Store a message at the chat's next position (the chat row is made on first use)."""
-        if role not in ROLES:
-            raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-        cites, images, now = tuple(citations), tuple(image_refs), self._clock()
-        async with self._write() as conn:
-            await self._ensure_chat(conn, key, now)
-            taken = (
-                await conn.execute(
-                    update(Chat)
-                    .where(*_is_chat(key))
-                    .values(next_position=Chat.next_position + 1)
-                    .returning(Chat.id, Chat.conversation, Chat.next_position)
-                )
-            ).one()
-            if user_id is not None:
-                await self._touch_user(conn, key.platform, user_id, user_name, now)
-            await conn.execute(
-                insert(Message).values(
-                    chat_row_id=taken.id,
-                    conversation=taken.conversation,
-                    position=taken.next_position - 1,
-                    role=role,
-                    content=content,
-                    citations=_citations_json(cites),
-                    image_refs=_dumps(list(images)),
-                    user_id=user_id,
-                    platform_message_id=platform_message_id,
-                    created_at=now,
-                )
-            )
-        return StoredMessage(taken.next_position - 1, role, content, cites, images, user_id, platform_message_id, now)
+        """Store one message at the chat's next position (the chat row is made on first use)."""
+        message = NewMessage(
+            role, content, user_id, user_name, tuple(citations), tuple(image_refs), platform_message_id
+        )
+        [stored] = await self.save_turn(key, [message])
+        return stored
 
     async def history(self, key: ChatKey, limit: int) -> list[StoredMessage]:
         """The last ``limit`` messages of the current conversation, oldest first."""
@@ -314,17 +430,7 @@ class Store:
 
     async def save_pause(self, key: ChatKey, pause: Pause) -> None:
         """Remember the chat's pending question, replacing an earlier one."""
-        _require_aware(pause.created_at, "created_at")
-        _require_aware(pause.expires_at, "expires_at")
-        values = {
-            "user_id": pause.user_id,
-            "question": pause.question,
-            "options": _dumps(list(pause.options)),
-            "state": _dumps(pause.state),
-            "asked_message_id": pause.asked_message_id,
-            "created_at": pause.created_at,
-            "expires_at": pause.expires_at,
-        }
+        values = _pause_values(pause)
         async with self._write() as conn:
             chat_row_id = await self._ensure_chat(conn, key, self._clock())
             stmt = dialect_insert(self._dialect, PauseRow).values(chat_row_id=chat_row_id, **values)
@@ -345,15 +451,7 @@ class Store:
                     delete(PauseRow).where(PauseRow.chat_row_id == row.chat_row_id, PauseRow.expires_at <= now)
                 )
             return None
-        return Pause(
-            user_id=row.user_id,
-            question=row.question,
-            options=tuple(json.loads(row.options)),
-            state=json.loads(row.state),
-            asked_message_id=row.asked_message_id,
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-        )
+        return _pause(row)
 
     async def clear_pause(self, key: ChatKey) -> bool:
         """Drop the pending question; False if there was none."""
@@ -379,18 +477,6 @@ class Store:
                     set_={"value": stmt.excluded.value, "created_at": stmt.excluded.created_at},
                 )
             )
-
-    async def feedback(self, key: ChatKey) -> dict[int, int]:
-        """Answer position → sum of votes, for this chat."""
-        stmt = (
-            select(Feedback.answer_position, func.sum(Feedback.value))
-            .join(Chat, Feedback.chat_row_id == Chat.id)
-            .where(*_is_chat(key))
-            .group_by(Feedback.answer_position)
-        )
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        return {position: int(total) for position, total in rows}
 
     # -- platform reference --------------------------------------------------------
 
@@ -451,17 +537,14 @@ class Store:
         )
         return (await conn.execute(select(Chat.id).where(*_is_chat(key)))).scalar_one()
 
-    async def _touch_user(
-        self, conn: AsyncConnection, platform: str, user_id: str, name: str | None, now: datetime
-    ) -> None:
+    def _touch_user(self, platform: str, user_id: str, name: str | None, now: datetime) -> Any:
+        """The upsert that remembers a user (and their name, when given)."""
         stmt = dialect_insert(self._dialect, User).values(
             platform=platform, user_id=user_id, name=name, first_seen=now, last_seen=now
         )
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["platform", "user_id"],
-                set_={"name": func.coalesce(stmt.excluded.name, User.name), "last_seen": stmt.excluded.last_seen},
-            )
+        return stmt.on_conflict_do_update(
+            index_elements=["platform", "user_id"],
+            set_={"name": func.coalesce(stmt.excluded.name, User.name), "last_seen": stmt.excluded.last_seen},
         )
 
 
@@ -496,4 +579,30 @@ def _stored(row: _MessageRow) -> StoredMessage:
         user_id=row.user_id,
         platform_message_id=row.platform_message_id,
         created_at=row.created_at,
+    )
+
+
+def _pause_values(pause: Pause) -> dict[str, Any]:
+    _require_aware(pause.created_at, "created_at")
+    _require_aware(pause.expires_at, "expires_at")
+    return {
+        "user_id": pause.user_id,
+        "question": pause.question,
+        "options": _dumps(list(pause.options)),
+        "state": _dumps(pause.state),
+        "asked_message_id": pause.asked_message_id,
+        "created_at": pause.created_at,
+        "expires_at": pause.expires_at,
+    }
+
+
+def _pause(row: Any) -> Pause:
+    return Pause(
+        user_id=row.user_id,
+        question=row.question,
+        options=tuple(json.loads(row.options)),
+        state=json.loads(row.state),
+        asked_message_id=row.asked_message_id,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
     )

@@ -22,10 +22,11 @@ from aiohttp import web
 
 @dataclass(frozen=True, slots=True)
 class Text:
-    """A final assistant message."""
+    """A final assistant message; with ``until``, sent only once the test sets that event."""
 
     content: str
     delay: float = 0.0
+    until: asyncio.Event | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -97,6 +98,8 @@ class ScriptedOpenAI:
         step = self.script.pop(0)
         if step.delay:
             await asyncio.sleep(step.delay)
+        if isinstance(step, Text) and step.until is not None:
+            await step.until.wait()
         if isinstance(step, Status):
             response = _error(step.code, f"scripted HTTP {step.code}")
             if step.retry_after is not None:

@@ -13,10 +13,14 @@ import pypdfium2 as pdfium
 import pytest
 from fpdf import FPDF
 from fpdf.enums import EncryptionMethod
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from knowledge.embedder import Embedder, Vectors
 from knowledge.retriever import Reranker
 from knowledge.service import KnowledgeBase
+from storage.models import Chat, Feedback
+from storage.store import ChatKey
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO / "knowledge" / "sample" / "manuals"
@@ -141,3 +145,15 @@ def pdf_with_scanned_page(path: Path, sample_pdf: Path) -> Path:
 def flat(text: str) -> str:
     """Terminal output with line breaks removed (rich wraps long lines)."""
     return text.replace("\n", "")
+
+
+async def votes(engine: AsyncEngine, key: ChatKey) -> dict[int, int]:
+    """Answer position → sum of the 👍/👎 votes in ``key``'s chat, read with plain SQL."""
+    stmt = (
+        select(Feedback.answer_position, func.sum(Feedback.value))
+        .join(Chat, Feedback.chat_row_id == Chat.id)
+        .where(Chat.platform == key.platform, Chat.chat_id == key.chat_id, Chat.thread_key == key.thread_key)
+        .group_by(Feedback.answer_position)
+    )
+    async with engine.connect() as conn:
+        return {position: int(total) for position, total in (await conn.execute(stmt)).all()}

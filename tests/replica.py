@@ -7,9 +7,10 @@ It reads commands from stdin, one a line, and answers on stdout:
 * ``idle`` → ``idle`` once no update is pending in the database (any process's)
 * ``quit`` → stops the dispatcher, closes the store, exits 0
 
-A turn stores the user's text, takes a while, then answers like a tiny conversation
-core: ``?Frage`` asks back (a durable pause), the next message of that chat resumes
-the pause, anything else gets ``Antwort: TEXT``. It prints ``ran MESSAGE_ID ATTEMPTS``
+A turn reads like the conversation core (``turn_state``), takes a while, then stores
+the user's text, its answer and the pause change in one write that closes the update
+(``save_turn`` with its receipt): ``?Frage`` asks back (a durable pause), the next
+message of that chat resumes the pause, anything else gets ``Antwort: TEXT``. It prints ``ran MESSAGE_ID ATTEMPTS``
 when done; a turn whose text is the ``--hang-on`` text prints ``hanging MESSAGE_ID``
 and never finishes (the test kills the process there).
 
@@ -36,7 +37,7 @@ from bot.runtime.dispatcher import Dispatcher
 from bot.runtime.jobs import Jobs
 from knowledge.models import IndexProgress, IndexReport
 from storage.inbox import Delivery, Inbox
-from storage.store import ChatKey, Pause, Store, utc_now
+from storage.store import ChatKey, NewMessage, Pause, PauseChange, Receipt, Store, utc_now
 
 if TYPE_CHECKING:
     from knowledge.service import KnowledgeBase
@@ -76,7 +77,7 @@ async def serve(url: str, name: str, hang_on: str | None, lease: float, data: Pa
     async def note(progress: Progress) -> None:
         say(f"note {name} {progress.text}")
 
-    async def turn(delivery: Delivery) -> None:
+    async def turn(delivery: Delivery, receipt: Receipt) -> None:
         text, key = delivery.payload["text"], delivery.key
         if text == "/reindex":
             started = jobs.start_reindex(note)
@@ -85,20 +86,20 @@ async def serve(url: str, name: str, hang_on: str | None, lease: float, data: Pa
         if text == hang_on:
             say(f"hanging {delivery.message_id}")
             await asyncio.Event().wait()
-        await store.append_message(key, "user", text, platform_message_id=delivery.message_id)
+        pause = (await store.turn_state(key, 6)).pause
         await asyncio.sleep(TURN_SECONDS)
-        pause = await store.pause(key)
+        change: PauseChange = "keep"
         if text.startswith("?"):
             now = utc_now()
-            asked = Pause("u1", text[1:], (), {"asked_by": name}, delivery.message_id, now, now + timedelta(hours=1))
-            await store.save_pause(key, asked)
+            change = Pause("u1", text[1:], (), {"asked_by": name}, delivery.message_id, now, now + timedelta(hours=1))
             reply = f"Frage: {text[1:]}"
         elif pause is not None:
-            await store.clear_pause(key)
+            change = "clear"
             reply = f"weiter: {pause.question} -> {text}"
         else:
             reply = f"Antwort: {text}"
-        await store.append_message(key, "assistant", reply)
+        asked = NewMessage("user", text, platform_message_id=delivery.message_id)
+        await store.save_turn(key, [asked, NewMessage("assistant", reply)], pause=change, receipt=receipt)
         say(f"ran {delivery.message_id} {delivery.attempts}")
 
     dispatcher = Dispatcher(inbox, lease=timedelta(seconds=lease), sweep_seconds=0.2)

@@ -1,5 +1,5 @@
-"""bot.core.conversation: group policy, dedupe, ordering, pauses, history and failures, on a
-real SQLite store and a real knowledge base over the sample manual."""
+"""bot.core.conversation: group policy, pauses, history, summaries, failures and the database
+work of a turn, on a real SQLite store and a real knowledge base over the sample manual."""
 
 from __future__ import annotations
 
@@ -10,18 +10,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
+from bot.agent.agent import LlmAgent
+from bot.agent.llm import LlmClient
+from bot.agent.prompts import SUMMARIZE_PROMPT
 from bot.core.commands import Commands
 from bot.core.conversation import APOLOGY, EXPIRED, Conversation
 from bot.core.messages import Answer, Clarification, IncomingMessage, Reply, Typing
 from bot.core.turn import Engine, EngineResult, HistoryItem, Turn
 from bot.offline.answerer import OfflineAnswerer
 from bot.offline.engine import OfflineEngine
+from bot.runtime.dispatcher import Dispatcher
+from fakes import ScriptedOpenAI, Text
 from helpers import open_kb
 from knowledge.embedder import E5Embedder
 from knowledge.service import KnowledgeBase
 from storage.db import database_url
-from storage.store import ChatKey, Pause, Store
+from storage.inbox import Delivery, Inbox
+from storage.store import ChatKey, Pause, Receipt, Store
 
 _ids = itertools.count(1)
 E013 = "Was bedeutet Fehler E013?"
@@ -69,8 +76,7 @@ async def test_in_a_group_only_addressed_messages_are_answered(conversation: Con
     key = ChatKey("telegram", "g1")
     silent = msg(E013, chat="g1", is_group=True)
     assert await replies(conversation, silent) == []
-    assert await store.history(key, 10) == []
-    assert await store.claim_message(key, silent.message_id)  # not even the message id was stored
+    assert await store.history(key, 10) == []  # nothing stored
 
     mentioned = final(await replies(conversation, msg(E013, chat="g1", is_group=True, mentions_bot=True)))
     assert isinstance(mentioned, Answer) and mentioned.kind == "answer"
@@ -78,13 +84,6 @@ async def test_in_a_group_only_addressed_messages_are_answered(conversation: Con
     assert isinstance(replied, Answer) and replied.kind == "answer"
     docs = final(await replies(conversation, msg("/docs@NikBot", chat="g1", is_group=True)))
     assert isinstance(docs, Answer) and "SolarFux" in docs.text
-
-
-async def test_a_redelivered_message_is_answered_once(conversation: Conversation, store: Store) -> None:
-    message = msg(E013)
-    assert len(await replies(conversation, message)) == 2
-    assert await replies(conversation, message) == []
-    assert len(await store.history(ChatKey("telegram", "c1"), 10)) == 2
 
 
 async def test_chats_and_threads_do_not_see_each_others_history(conversation: Conversation, store: Store) -> None:
@@ -97,16 +96,15 @@ async def test_chats_and_threads_do_not_see_each_others_history(conversation: Co
 
 
 class RecordingEngine:
-    """Answers at once and records the turns it saw; ``gate`` can hold one chat's turn."""
+    """Answers at once and records the turns it saw."""
+
+    summarizes = True
 
     def __init__(self) -> None:
         self.turns: list[Turn] = []
-        self.gate: asyncio.Event | None = None
 
     async def answer(self, turn: Turn) -> EngineResult:
         self.turns.append(turn)
-        if self.gate is not None and turn.question == "langsam":
-            await self.gate.wait()
         return EngineResult(Answer(f"zu: {turn.question}"))
 
     async def summarize(self, summary: str | None, dropped: tuple[HistoryItem, ...]) -> str | None:
@@ -118,6 +116,7 @@ async def test_history_window_and_summary_reach_the_engine(sample_kb: KnowledgeB
     conversation = make_conversation(sample_kb, store, engine, window=2)
     for text in ("eins", "zwei", "drei"):
         await replies(conversation, msg(text))
+        await conversation.idle()  # the summary is written after the turn, in the background
     last = engine.turns[-1]
     assert last.history == (HistoryItem("user", "zwei"), HistoryItem("assistant", "zu: zwei"))
     assert last.summary == "+2"  # "eins" and its answer left the window after turn two
@@ -125,23 +124,65 @@ async def test_history_window_and_summary_reach_the_engine(sample_kb: KnowledgeB
     assert summary is not None and summary.text == "+2+2"
 
 
-async def test_one_chat_waits_for_its_turn_other_chats_do_not(sample_kb: KnowledgeBase, store: Store) -> None:
-    engine = RecordingEngine()
-    engine.gate = asyncio.Event()
-    conversation = make_conversation(sample_kb, store, engine)
-    slow = asyncio.create_task(replies(conversation, msg("langsam", chat="a")))
-    while not engine.turns:
+async def test_the_reply_does_not_wait_for_a_slow_summary(sample_kb: KnowledgeBase, store: Store) -> None:
+    release = asyncio.Event()
+    script = [Text("Antwort eins"), Text("Antwort zwei"), Text("Zusammenfassung", until=release), Text("Antwort drei")]
+    key = ChatKey("telegram", "c1")
+    async with ScriptedOpenAI(script) as api:
+        client = LlmClient("sk-test", api.base_url)
+        conversation = make_conversation(sample_kb, store, LlmAgent(sample_kb, client, "m"), window=2)
+        try:
+            for text in ("eins", "zwei"):  # after "zwei", "eins" and its answer leave the window
+                await replies(conversation, msg(text))
+            await asyncio.wait_for(_requests(api, 3), 10)
+            assert api.requests[2]["messages"][0]["content"] == SUMMARIZE_PROMPT  # asked, held by the model
+            third = final(await replies(conversation, msg("drei")))  # the chat goes on meanwhile
+            assert isinstance(third, Answer) and "Antwort drei" in third.text
+            assert await store.summary(key) is None
+            release.set()
+            await asyncio.wait_for(conversation.idle(), 10)
+            summary = await store.summary(key)
+            assert summary is not None and summary.text == "Zusammenfassung"
+        finally:
+            await conversation.aclose()
+            await client.close()
+
+
+async def _requests(api: ScriptedOpenAI, count: int) -> None:
+    while len(api.requests) < count:
         await asyncio.sleep(0.01)
-    same_chat = asyncio.create_task(replies(conversation, msg("danach", chat="a")))
-    other = await asyncio.wait_for(replies(conversation, msg("anderer Chat", chat="b")), 10)
-    assert final(other) == Answer("zu: anderer Chat")
-    await asyncio.sleep(0.05)
-    assert not same_chat.done()  # queued behind the slow turn of its own chat
-    engine.gate.set()
-    await slow
-    await same_chat
-    assert [t.question for t in engine.turns] == ["langsam", "anderer Chat", "danach"]
-    assert conversation._locks == {}  # idle chats hold no lock
+
+
+async def test_an_offline_question_turn_is_two_database_transactions(sample_kb: KnowledgeBase, store: Store) -> None:
+    """Counting rule: every transaction begun on the store's engine (SQLAlchemy's ``begin``
+    event: reads and writes alike) from the moment ``Dispatcher.submit`` has stored the
+    update (the webhook's own transaction, not counted) until the dispatcher is idle and no
+    background summary runs. The turn reads once (pause, window, summary) and writes once
+    (question, answer, inbox row done); the dispatcher neither asks the inbox again nor
+    closes the row a second time. Window 2: from the third turn on, old messages leave the
+    window, and the offline engine (no summaries) must not read them."""
+    conversation = make_conversation(sample_kb, store, window=2)
+    dispatcher = Dispatcher(Inbox(store.engine), lease=timedelta(minutes=5))
+    answers: list[Reply] = []
+
+    async def process(delivery: Delivery, receipt: Receipt) -> None:
+        message = msg(delivery.payload["text"])
+        answers.extend([reply async for reply in conversation.handle(message, receipt=receipt)])
+
+    dispatcher.register("telegram", process)
+    begun: list[int] = [0]
+    event.listen(store.engine.sync_engine, "begin", lambda _conn: begun.__setitem__(0, begun[0] + 1))
+    per_turn = []
+    for n in range(4):
+        assert await dispatcher.submit(ChatKey("telegram", "c1"), f"u{n}", {"text": E013})
+        before = begun[0]
+        await asyncio.wait_for(dispatcher.drain(), 30)
+        await conversation.idle()
+        per_turn.append(begun[0] - before)
+    assert per_turn == [2, 2, 2, 2]
+    assert sum(isinstance(r, Answer) and r.kind == "answer" for r in answers) == 4
+    assert await Inbox(store.engine).pending() == 0  # closed by the turns' own writes
+    assert len(await store.history(ChatKey("telegram", "c1"), 10)) == 8
 
 
 async def test_the_device_question_resumes_after_reopening_the_store(device_kb: KnowledgeBase, tmp_path: Path) -> None:
@@ -195,6 +236,8 @@ async def test_an_expired_pause_gets_a_note_and_the_message_is_answered(sample_k
 
 
 class BrokenOnce:
+    summarizes = False
+
     def __init__(self, kb: KnowledgeBase) -> None:
         self.calls = 0
         self.offline = OfflineEngine(OfflineAnswerer(kb))
@@ -216,6 +259,8 @@ async def test_an_unexpected_failure_is_apologised_for_and_the_chat_stays_usable
     failed = final(await replies(conversation, msg(E013)))
     assert failed == Answer(APOLOGY, kind="error")
     assert "telegram" in caplog.text and "c1" in caplog.text and "E013" not in caplog.text
+    history = await store.history(ChatKey("telegram", "c1"), 10)
+    assert [(m.role, m.content) for m in history] == [("user", E013)]  # the question is remembered
     works = final(await replies(conversation, msg(E013)))
     assert isinstance(works, Answer) and works.kind == "answer"
 

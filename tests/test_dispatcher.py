@@ -10,7 +10,7 @@ import pytest
 
 from bot.runtime.dispatcher import MAX_ATTEMPTS, Dispatcher
 from storage.inbox import Delivery, Inbox
-from storage.store import ChatKey, Store
+from storage.store import ChatKey, Receipt, Store
 
 LEASE = timedelta(seconds=60)
 
@@ -37,14 +37,17 @@ async def inbox(backend_url: str, clock: Clock) -> AsyncIterator[Inbox]:
 
 
 class Recorder:
-    """A platform that records what it ran, optionally slowly or failing."""
+    """A platform that records what it ran, optionally slowly or failing; ``started`` is set
+    when it begins its first update."""
 
     def __init__(self, delay: float = 0.0, fail: bool = False) -> None:
         self.ran: list[tuple[ChatKey, str]] = []
         self.delay = delay
         self.fail = fail
+        self.started = asyncio.Event()
 
-    async def __call__(self, delivery: Delivery) -> None:
+    async def __call__(self, delivery: Delivery, receipt: Receipt) -> None:
+        self.started.set()
         await asyncio.sleep(self.delay)
         self.ran.append((delivery.key, delivery.payload["text"]))
         if self.fail:
@@ -91,19 +94,33 @@ async def test_two_processes_never_take_the_same_update(backend_url: str, clock:
             await s.close()
 
 
+class Waiting(Recorder):
+    """Chat a's first update waits until chat c has run all of its own: that can only finish
+    if chats run in parallel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c_done = asyncio.Event()
+
+    async def __call__(self, delivery: Delivery, receipt: Receipt) -> None:
+        if delivery.payload["text"] == "a0":
+            await self.c_done.wait()
+        await super().__call__(delivery, receipt)
+        if delivery.payload["text"] == "c4":
+            self.c_done.set()
+
+
 async def test_one_chat_runs_in_order_and_chats_run_in_parallel(inbox: Inbox) -> None:
-    platform = Recorder(delay=0.05)
+    platform = Waiting()
     dispatcher = Dispatcher(inbox, lease=LEASE)
     dispatcher.register("telegram", platform)
     for n in range(5):
         for chat in ("a", "b", "c"):
             assert await dispatcher.submit(key(chat), f"{chat}{n}", {"text": f"{chat}{n}"})
-    started = asyncio.get_running_loop().time()
-    await asyncio.wait_for(dispatcher.drain(), 5)
-    elapsed = asyncio.get_running_loop().time() - started
+    await asyncio.wait_for(dispatcher.drain(), 10)  # chat a waited for chat c: no deadlock
     for chat in ("a", "b", "c"):
         assert [text for k, text in platform.ran if k == key(chat)] == [f"{chat}{n}" for n in range(5)]
-    assert elapsed < 5 * 0.05 * 3  # the three chats did not wait for each other
+    assert platform.ran.index((key("c"), "c4")) < platform.ran.index((key("a"), "a0"))
     assert await inbox.pending() == 0
 
 
@@ -161,10 +178,11 @@ async def test_an_update_that_keeps_killing_its_process_is_given_up(inbox: Inbox
 
 async def test_stop_cancels_a_turn_past_its_grace_and_leaves_it_pending(inbox: Inbox) -> None:
     dispatcher = Dispatcher(inbox, lease=LEASE)
-    dispatcher.register("telegram", Recorder(delay=30))
+    platform = Recorder(delay=30)
+    dispatcher.register("telegram", platform)
     await dispatcher.start()
     await dispatcher.submit(key("1"), "m1", {"text": "slow"})
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(platform.started.wait(), 5)
     await asyncio.wait_for(dispatcher.stop(grace=0.1), 5)
     assert await inbox.pending() == 1  # the next process answers it
 

@@ -112,6 +112,8 @@ async def test_a_group_gets_no_partials(llm_env: pytest.MonkeyPatch) -> None:
 class BreakingEngine:
     """Streams a little, then fails once; answers normally afterwards."""
 
+    summarizes = False
+
     def __init__(self) -> None:
         self.failed = False
 
@@ -141,4 +143,3 @@ async def test_a_failure_after_partials_is_apologised_for_and_the_chat_stays_usa
     assert Partial("Der Fehler") in first and first[-1] == Answer(APOLOGY, kind="error")
     second = await ask("m2")
     assert second[-2:] == [Partial("Der Fehler"), Answer("Der Fehler ist behoben.")]
-    assert conversation._locks == {}

@@ -56,7 +56,7 @@ from bot.errors import ConfigError
 from bot.runtime.composition import Nik
 from bot.runtime.jobs import Report
 from storage.inbox import Delivery
-from storage.store import ChatKey
+from storage.store import ChatKey, Receipt
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class TeamsPlatform:
         mode = f"app {self._app_id}" if self._app_id else "unauthenticated (development)"
         return self._http is not None, mode
 
-    async def process(self, delivery: Delivery) -> None:
+    async def process(self, delivery: Delivery, receipt: Receipt) -> None:
         activity = Activity().deserialize(delivery.payload)
         reference = TurnContext.get_conversation_reference(activity)
         await self._nik.store.save_reference(delivery.key, reference.serialize())
@@ -153,8 +153,8 @@ class TeamsPlatform:
                 await renderer.send(text_activity(IMAGE_FAILED))
             if files and not message.text and not message.images and not message.callback_data:
                 return  # only a shared file: the note is the answer
-            handled = cast(AsyncGenerator[Reply, None], self._nik.conversation.handle(message, claimed=True))
-            async with aclosing(handled) as replies:  # a failed send must not keep the chat's turn lock
+            handled = cast(AsyncGenerator[Reply, None], self._nik.conversation.handle(message, receipt=receipt))
+            async with aclosing(handled) as replies:  # a failed send stops the turn (and its engine) at once
                 async for reply in replies:
                     await renderer.render(reply)
 

@@ -50,7 +50,7 @@ from bot.runtime.composition import Nik
 from bot.runtime.jobs import Report
 from storage.errors import StorageError
 from storage.inbox import Delivery
-from storage.store import ChatKey
+from storage.store import ChatKey, Receipt
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ class TelegramPlatform:
 
         return show
 
-    async def process(self, delivery: Delivery) -> None:
+    async def process(self, delivery: Delivery, receipt: Receipt) -> None:
         update = Update.de_json(delivery.payload, self.bot)
         message = to_incoming(update, self._username)
         if message is None:
@@ -185,7 +185,7 @@ class TelegramPlatform:
             self.bot, target, send=self._send, typing_every=self._typing_every, draft_every=self._draft_every
         )
         try:
-            async for reply in self._nik.conversation.handle(message, claimed=True):
+            async for reply in self._nik.conversation.handle(message, receipt=receipt):
                 await output.show(reply)
         finally:
             await output.close()

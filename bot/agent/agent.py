@@ -54,6 +54,8 @@ PHOTO_GONE = "[Foto nicht mehr verfügbar]"
 
 
 class LlmAgent:
+    summarizes = True  # the model folds old messages into the rolling summary
+
     def __init__(
         self,
         knowledge: KnowledgeBase,

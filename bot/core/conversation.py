@@ -7,17 +7,19 @@ Adapters only report facts (``IncomingMessage``); this module decides policy:
   happens and nothing is stored.
 * **Gate**: allow lists and the per-user rate limit (``Gate``) are checked once a
   message is addressed to Nik; a refused one gets at most a note and is not stored.
-* **Dedupe**: a redelivered message id is claimed once (``Store.claim_message``).
-* **Ordering**: turns of one chat (platform, chat, thread) run one at a time; other
-  chats never wait for them.
+* **Once, in order**: not here. The inbox drops re-deliveries and the dispatcher runs
+  one chat's messages one at a time; ``handle`` expects exactly that of its caller.
 * **Feedback**: a pressed 👍/👎 (``callback_data`` from ``feedback_data``) is a vote
   on the stored answer it names, accepted from anyone in a group; it gets a short
   thanks, never reaches the engine and is not history. A malformed one is ignored.
 * **Pauses**: a clarification's state is stored durably and resumed by the asker's
   next message (in a private chat: the next message), typed or pressed; an expired
   one gets a short note and the message is answered normally.
-* **History**: the user message and the reply are stored; the engine sees the last
-  ``window`` messages and the rolling summary of older ones.
+* **History**: a question turn reads the pause, the last ``window`` messages and the
+  summary once (``Store.turn_state``) and writes once, after the engine answered:
+  the user message, the reply, the pause change and the inbox row's ``Receipt``
+  (``Store.save_turn``). A failed turn stores the user message alone. The rolling
+  summary of older messages is written in the background after the turn (``Summaries``).
 * **Streaming**: in a private chat the engine's partial answer text is yielded as
   ``Partial`` replies while it works, then the final reply; groups get only the final one.
 * **Photos**: a message's images are sanitized and stored (``PhotoIntake``) before
@@ -34,9 +36,8 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from bot.core.commands import Command, Commands, parse_command
 from bot.core.gate import Gate
@@ -53,12 +54,23 @@ from bot.core.messages import (
     parse_feedback,
     parse_option,
 )
+from bot.core.summaries import Summaries, summary_due
 from bot.core.turn import Engine, EngineResult, HistoryItem, Turn
-from bot.errors import EXPECTED, LlmUnavailable, PhotoRejected
+from bot.errors import EXPECTED, PhotoRejected
 from bot.photos.intake import PhotoIntake
 from bot.runtime.metrics import Metrics
 from knowledge.errors import IndexMissing
-from storage.store import ChatKey, Pause, Store, StoredMessage, utc_now
+from storage.store import (
+    ChatKey,
+    NewMessage,
+    Pause,
+    PauseChange,
+    Receipt,
+    Store,
+    StoredMessage,
+    TurnState,
+    utc_now,
+)
 from storage.store import Citation as StoredCitation
 
 log = logging.getLogger(__name__)
@@ -70,13 +82,16 @@ PHOTO_ONLY = "[Foto]"  # the stored text of a photo without a caption
 THANKS = "Danke für Ihr Feedback!"
 STALE_BUTTON = "Diese Auswahl ist nicht mehr offen (oder gilt einem anderen Teammitglied). Fragen Sie gern neu."
 _POSITION = re.compile(r"[1-9][0-9]{0,17}")  # a stored message's position (fits a BIGINT)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # reads a pause without expiring it on the way
 
 
 @dataclass
-class _ChatLock:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    waiting: int = 0  # turns holding or awaiting the lock
+class _Record:
+    """What one turn has produced so far, for its boundary: the log line and, should it
+    fail, the user message still to store with what to do to an expired pause."""
+
+    result: EngineResult | None = None
+    question: NewMessage | None = None  # built, not stored yet
+    pause: PauseChange = "keep"
 
 
 def chat_key(message: IncomingMessage) -> ChatKey:
@@ -109,15 +124,14 @@ class Conversation:
         self._pause_for = timedelta(hours=pause_hours)
         self._bot_username = bot_username
         self._clock = clock
-        self._locks: dict[ChatKey, _ChatLock] = {}
         self._metrics = metrics
-        self._results: dict[ChatKey, EngineResult] = {}  # the engine's result of the running turn
+        self._summaries = Summaries(store, engine, window) if engine.summarizes else None
 
-    async def handle(self, message: IncomingMessage, *, claimed: bool = False) -> AsyncIterator[Reply]:
+    async def handle(self, message: IncomingMessage, *, receipt: Receipt | None = None) -> AsyncIterator[Reply]:
         """The replies to ``message``, in order (nothing when it is not for Nik).
 
-        ``claimed``: the caller already de-duplicated the message (the inbox did).
-        Iterate to the end (or ``aclose()``): the chat's turn lock is held meanwhile."""
+        ``receipt``: the inbox row ``message`` came from; the turn's one write marks it
+        done. The caller hands one chat's messages over one at a time (the dispatcher does)."""
         key = chat_key(message)
         vote = _vote(message)
         if vote is None and _is_feedback_press(message):
@@ -125,36 +139,52 @@ class Conversation:
         command = None if vote else parse_command(message.text)
         if command and command.target and self._bot_username and command.target.lower() != self._bot_username.lower():
             return  # /cmd@SomeOtherBot
-        if message.is_group and not await self._addressed(key, message, command):
-            return
+        state = None
+        if message.is_group and not _addressed_by_facts(message, command):
+            state = await self._store.turn_state(key, self._window)
+            if not self._answers_pause(state.pause, message):
+                return
         if self._gate is not None:
             note = self._gate.check(message, count=vote is None)  # 👍/👎 presses are not rate-limited
             if note is not None:
                 if note:
                     yield Answer(note, kind="refused")  # nothing of the message is stored
                 return
-        async with self._serialized(key):
-            if not claimed and not await self._store.claim_message(key, message.message_id):
-                return
-            started = time.monotonic()
-            kind = "none"
-            try:
-                replies = self._feedback(key, message, *vote) if vote else self._turn(key, message, command)
-                async for reply in replies:
-                    kind = _kind(reply, kind)
-                    yield reply
-            except EXPECTED as error:
-                log.info("expected failure in chat %s: %s", key, type(error).__name__)
-                kind = "error"
-                if self._metrics is not None:
-                    self._metrics.llm_errors.labels(type(error).__name__).inc()
-                yield Answer(_expected_text(error), kind="error")
-            except Exception:
-                log.exception("turn failed in chat %s", key)
-                kind = "error"
-                yield Answer(APOLOGY, kind="error")
-            finally:
-                self._observe(key, kind, time.monotonic() - started, self._results.pop(key, None))
+        started = time.monotonic()
+        kind = "none"
+        record = _Record()
+        try:
+            if vote:
+                replies = self._feedback(key, message, *vote)
+            else:
+                replies = self._turn(key, message, command, state, record, receipt)
+            async for reply in replies:
+                kind = _kind(reply, kind)
+                yield reply
+        except EXPECTED as error:
+            log.info("expected failure in chat %s: %s", key, type(error).__name__)
+            kind = "error"
+            if self._metrics is not None:
+                self._metrics.llm_errors.labels(type(error).__name__).inc()
+            await self._keep_question(key, record, receipt)
+            yield Answer(_expected_text(error), kind="error")
+        except Exception:
+            log.exception("turn failed in chat %s", key)
+            kind = "error"
+            await self._keep_question(key, record, receipt)
+            yield Answer(APOLOGY, kind="error")
+        finally:
+            self._observe(key, kind, time.monotonic() - started, record.result)
+
+    async def idle(self) -> None:
+        """Wait until the background summaries are written."""
+        if self._summaries is not None:
+            await self._summaries.idle()
+
+    async def aclose(self) -> None:
+        """Cancel the background summaries still running (before the store closes)."""
+        if self._summaries is not None:
+            await self._summaries.aclose()
 
     def _count_photos(self, result: str, count: int) -> None:
         if self._metrics is not None:
@@ -176,25 +206,9 @@ class Conversation:
         if self._metrics is not None:
             self._metrics.turn(key.platform, kind, seconds, tool_calls, usage)
 
-    async def _addressed(self, key: ChatKey, message: IncomingMessage, command: Command | None) -> bool:
-        if message.mentions_bot or message.reply_to_bot or command is not None or message.callback_data:
-            return True  # a pressed button (a 👍/👎 too, by anyone) is addressed to the bot
-        pause = await self._store.pause(key)
-        return pause is not None and pause.user_id == message.user_id
-
-    @asynccontextmanager
-    async def _serialized(self, key: ChatKey) -> AsyncIterator[None]:
-        entry = self._locks.get(key)
-        if entry is None:
-            entry = self._locks[key] = _ChatLock()
-        entry.waiting += 1
-        try:
-            async with entry.lock:
-                yield
-        finally:
-            entry.waiting -= 1
-            if entry.waiting == 0:
-                del self._locks[key]  # idle chats hold no lock
+    def _answers_pause(self, pause: Pause | None, message: IncomingMessage) -> bool:
+        """A group message nobody addressed: the asker of an open clarification answering it."""
+        return pause is not None and pause.user_id == message.user_id and pause.expires_at > self._clock()
 
     async def _feedback(
         self, key: ChatKey, message: IncomingMessage, position: int, value: int
@@ -202,14 +216,24 @@ class Conversation:
         await self._store.add_feedback(key, position, message.user_id, value)  # replaces the user's earlier vote
         yield Answer(THANKS, kind="info")
 
-    async def _turn(self, key: ChatKey, message: IncomingMessage, command: Command | None) -> AsyncIterator[Reply]:
+    async def _turn(
+        self,
+        key: ChatKey,
+        message: IncomingMessage,
+        command: Command | None,
+        state: TurnState | None,
+        record: _Record,
+        receipt: Receipt | None,
+    ) -> AsyncIterator[Reply]:
         if command is not None:
             async for reply in self._commands.run(command, message, key):
                 yield reply
             return
         text = (message.text or "").strip()
+        if state is None:
+            state = await self._store.turn_state(key, self._window)
         if message.callback_data is not None and not text:
-            chosen = await self._option_pressed(key, message)
+            chosen = _option_pressed(state.pause, message)
             if chosen is None:
                 yield Answer(STALE_BUTTON, kind="info")
                 return
@@ -229,30 +253,25 @@ class Conversation:
             self._count_photos("accepted", len(images))
             images, image_refs = intake.images, intake.refs
         yield Typing()
-        pause = await self._store.pause(key, now=_EPOCH)
-        now = self._clock()
-        if pause is not None and pause.expires_at <= now:
-            await self._store.clear_pause(key)
+        pause = state.pause
+        if pause is not None and pause.expires_at <= self._clock():
             pause = None
+            record.pause = "clear"
             yield Answer(EXPIRED, kind="info")
         resuming = pause is not None and (not message.is_group or pause.user_id == message.user_id)
-
-        window = await self._store.history(key, self._window)
-        summary = await self._store.summary(key)
-        await self._store.append_message(
-            key,
+        record.question = NewMessage(
             "user",
             text or PHOTO_ONLY,
             user_id=message.user_id,
-            image_refs=image_refs,
             user_name=message.user_name,
+            image_refs=image_refs,
             platform_message_id=message.message_id,
         )
         turn = Turn(
             question=text,
             images=images,
-            history=tuple(_history_item(m) for m in window if m.role in ("user", "assistant")),
-            summary=summary.text if summary else None,
+            history=tuple(_history_item(m) for m in state.history if m.role in ("user", "assistant")),
+            summary=state.summary.text if state.summary else None,
         )
         if resuming and pause is not None:
             turn = replace(turn, resume=pause.state, reply_to_pause=_chosen_option(text, pause.options))
@@ -270,30 +289,32 @@ class Conversation:
                 if not task.done():  # the caller stopped iterating
                     task.cancel()
                     await asyncio.wait({task})
-        yield await self._remember(key, message, result, resumed=resuming)
-        await self._summarize(key)
+        yield await self._remember(key, message, result, resuming, record, receipt)
+        if self._summaries is not None and summary_due(state, self._window):
+            self._summaries.start(key)  # once the reply is out, off the chat's path
 
-    async def _option_pressed(self, key: ChatKey, message: IncomingMessage) -> str | None:
-        """The option a pressed clarification button stands for, if its question is still open
-        and (in groups) the presser is the asker."""
-        number = parse_option(message.callback_data or "")
-        pause = await self._store.pause(key, now=_EPOCH)
-        if number is None or pause is None or number > len(pause.options):
-            return None
-        if message.is_group and pause.user_id != message.user_id:
-            return None
-        return pause.options[number - 1]
-
-    async def _remember(self, key: ChatKey, message: IncomingMessage, result: EngineResult, resumed: bool) -> Reply:
-        """Store the reply (and a clarification's pause); the reply to send, an answer asking
-        for feedback carrying its stored position as ``feedback_id``."""
-        self._results[key] = result  # for the turn's log line and metrics
+    async def _remember(
+        self,
+        key: ChatKey,
+        message: IncomingMessage,
+        result: EngineResult,
+        resumed: bool,
+        record: _Record,
+        receipt: Receipt | None,
+    ) -> Reply:
+        """Store the turn in one write (user message, reply, pause change, inbox row done);
+        the reply to send, an answer asking for feedback carrying its stored position as
+        ``feedback_id``."""
+        record.result = result  # for the turn's log line and metrics
+        question = record.question
+        assert question is not None  # built before the engine ran
         reply = result.reply
+        change: PauseChange
         if isinstance(reply, Clarification):
             options = "\n".join(f"{n}. {o}" for n, o in enumerate(reply.options, start=1))
-            await self._store.append_message(key, "assistant", f"{reply.question}\n{options}".strip())
+            answer = NewMessage("assistant", f"{reply.question}\n{options}".strip())
             now = self._clock()
-            pause = Pause(
+            change = Pause(  # replaces the answered one
                 user_id=message.user_id,
                 question=reply.question,
                 options=reply.options,
@@ -302,28 +323,38 @@ class Conversation:
                 created_at=now,
                 expires_at=now + self._pause_for,
             )
-            await self._store.save_pause(key, pause)  # replaces the answered one
+        else:
+            cites = tuple(StoredCitation(c.file, c.title, c.page) for c in reply.citations)
+            answer = NewMessage("assistant", reply.text, citations=cites)
+            change = "clear" if resumed else record.pause
+        stored = await self._store.save_turn(key, [question, answer], pause=change, receipt=receipt)
+        record.question = None
+        if isinstance(reply, Clarification) or not reply.ask_feedback:
             return reply
-        cites = tuple(StoredCitation(c.file, c.title, c.page) for c in reply.citations)
-        stored = await self._store.append_message(key, "assistant", reply.text, citations=cites)
-        if resumed:
-            await self._store.clear_pause(key)
-        return replace(reply, feedback_id=str(stored.position)) if reply.ask_feedback else reply
+        return replace(reply, feedback_id=str(stored[1].position))
 
-    async def _summarize(self, key: ChatKey) -> None:
-        dropped = await self._store.unsummarized(key, self._window)
-        if not dropped:
-            return
-        previous = await self._store.summary(key)
-        items = tuple(_history_item(m) for m in dropped if m.role in ("user", "assistant"))
-        try:
-            text = await self._engine.summarize(previous.text if previous else None, items)
-        except LlmUnavailable as error:
-            # The answer is out already; the summary catches up after a later turn.
-            log.info("summary of chat %s postponed: %s", key, error)
-            return
-        if text:
-            await self._store.set_summary(key, text, dropped[-1].position)
+    async def _keep_question(self, key: ChatKey, record: _Record, receipt: Receipt | None) -> None:
+        """A failed turn still remembers what was asked (and forgets an expired pause)."""
+        if record.question is not None:
+            await self._store.save_turn(key, [record.question], pause=record.pause, receipt=receipt)
+            record.question = None
+
+
+def _addressed_by_facts(message: IncomingMessage, command: Command | None) -> bool:
+    """A group message is for Nik when it mentions or replies to Nik, is a command, or presses
+    a button (a 👍/👎 too, by anyone)."""
+    return bool(message.mentions_bot or message.reply_to_bot or command is not None or message.callback_data)
+
+
+def _option_pressed(pause: Pause | None, message: IncomingMessage) -> str | None:
+    """The option a pressed clarification button stands for, if its question is still open
+    and (in groups) the presser is the asker."""
+    number = parse_option(message.callback_data or "")
+    if number is None or pause is None or number > len(pause.options):
+        return None
+    if message.is_group and pause.user_id != message.user_id:
+        return None
+    return pause.options[number - 1]
 
 
 def _history_item(message: StoredMessage) -> HistoryItem:

@@ -43,6 +43,11 @@ class EngineResult:
 
 
 class Engine(Protocol):
+    @property
+    def summarizes(self) -> bool:
+        """False when ``summarize`` always returns None: the core then never reads old history for it."""
+        ...
+
     async def answer(self, turn: Turn) -> EngineResult: ...
 
     async def summarize(self, summary: str | None, dropped: tuple[HistoryItem, ...]) -> str | None:

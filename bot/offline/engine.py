@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from bot.core.messages import Answer, Clarification
 from bot.core.turn import EngineResult, HistoryItem, Turn
@@ -27,6 +28,7 @@ class OfflineEngine:
 
     answerer: OfflineAnswerer
     reader: PhotoReader | None = None
+    summarizes: ClassVar[bool] = False  # no model to write one
 
     async def answer(self, turn: Turn) -> EngineResult:
         if turn.images and self.reader is not None:

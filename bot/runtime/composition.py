@@ -101,11 +101,9 @@ def llm_label(settings: Settings) -> str:
     return settings.llm_model if settings.llm_configured else "offline"
 
 
-async def _forget_old_claims(store: Store, inbox: Inbox) -> None:
-    """Platforms stop re-delivering within a day; older claims and answered updates can go."""
-    before = utc_now() - CLAIMS_KEPT
-    await store.prune_processed(before)
-    await inbox.prune(before)
+async def _forget_old_claims(inbox: Inbox) -> None:
+    """Platforms stop re-delivering within a day; older answered updates can go."""
+    await inbox.prune(utc_now() - CLAIMS_KEPT)
 
 
 async def _prune_photos(photos: PhotoStore) -> None:
@@ -146,11 +144,12 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
         )
         inbox = Inbox(store.engine)
         dispatcher = Dispatcher(inbox, lease=timedelta(seconds=settings.turn_lease_seconds))
-        chores = (partial(_forget_old_claims, store, inbox), partial(_prune_photos, photos.store))
+        chores = (partial(_forget_old_claims, inbox), partial(_prune_photos, photos.store))
         try:
             yield Nik(settings, kb, store, engine, conversation, dispatcher, metrics, commands, jobs, chores)
         finally:
             await jobs.stop()
+            await conversation.aclose()  # its background summaries write to the store
     finally:
         if llm is not None:
             await llm.close()

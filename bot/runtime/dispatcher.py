@@ -2,8 +2,10 @@
 
 An adapter hands each update to :meth:`Dispatcher.submit` *before* it acknowledges
 it to the platform. ``submit`` stores it in the inbox (a re-delivery is dropped
-there) and queues it; the chat's worker calls the platform's ``process`` (translate
-the payload, run the conversation, render the replies) and marks it done.
+there: the one de-duplication) and queues it; the chat's worker (the one ordering)
+calls the platform's ``process`` with the update and its ``Receipt`` (translate the
+payload, run the conversation, render the replies). A turn that stores something
+marks the update done in that same write; otherwise the worker marks it done.
 
 While the process lives, one heartbeat renews the lease of every update it holds
 (queued, waiting or running) every third of the lease, so a turn longer than the
@@ -34,13 +36,13 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage.inbox import Delivery, Inbox
-from storage.store import ChatKey
+from storage.store import ChatKey, Receipt
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 ORDER_POLL_SECONDS = 0.1  # how often a chat's later update checks whether the earlier ones are done
-Process = Callable[[Delivery], Awaitable[None]]
+Process = Callable[[Delivery, Receipt], Awaitable[None]]
 
 
 @dataclass
@@ -141,7 +143,7 @@ class Dispatcher:
                 held = self._held.get(delivery.id)
                 if held is None:
                     log.warning("update %s of %s was taken over by another process", delivery.id, key)
-                elif await self._inbox.is_next(held):
+                elif held.first_pending or await self._inbox.is_next(held):
                     await self._run(held)
                 else:  # an earlier update of this chat is still running, maybe in another replica
                     queue.items.appendleft(held)
@@ -154,16 +156,18 @@ class Dispatcher:
                 self._idle.set()
 
     async def _run(self, delivery: Delivery) -> None:
+        receipt = Receipt(delivery.id)
         try:
             if delivery.attempts > MAX_ATTEMPTS:
                 log.error("giving up update %s of %s after %d attempts", delivery.id, delivery.key, MAX_ATTEMPTS)
             else:
-                await self._platforms[delivery.key.platform](delivery)
+                await self._platforms[delivery.key.platform](delivery, receipt)
         except Exception:
             log.exception("update %s of %s failed", delivery.id, delivery.key)
         finally:
             self._held.pop(delivery.id, None)  # before ``done``: a closed row is no lost lease
-        await self._inbox.done(delivery.id)
+        if not receipt.closed.is_set():  # the turn stored nothing (a command, an ignored message, a failure)
+            await self._inbox.done(delivery.id)
 
     async def _sweep_forever(self) -> None:
         while True:

@@ -19,6 +19,7 @@ from bot.core.conversation import Conversation
 from bot.core.messages import IncomingMessage, Reply
 from bot.runtime.composition import Nik
 from knowledge.service import KnowledgeBase
+from storage.store import Receipt
 
 SECRET = "s3cret-Token_1"
 
@@ -62,9 +63,9 @@ class SpyConversation:
     inner: Conversation
     seen: list[IncomingMessage]
 
-    def handle(self, message: IncomingMessage, *, claimed: bool = False) -> AsyncIterator[Reply]:
+    def handle(self, message: IncomingMessage, *, receipt: Receipt | None = None) -> AsyncIterator[Reply]:
         self.seen.append(message)
-        return self.inner.handle(message, claimed=claimed)
+        return self.inner.handle(message, receipt=receipt)
 
 
 def spying(seen: list[IncomingMessage], **options: Any) -> PlatformFactory:

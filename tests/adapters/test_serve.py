@@ -17,7 +17,7 @@ from bot.runtime.composition import Nik
 from bot.runtime.jobs import Report
 from knowledge.service import KnowledgeBase
 from storage.inbox import Delivery
-from storage.store import ChatKey
+from storage.store import ChatKey, Receipt
 
 
 class Echo:
@@ -44,7 +44,7 @@ class Echo:
     async def stop(self) -> None:
         self.events.append("stop")
 
-    async def process(self, delivery: Delivery) -> None:
+    async def process(self, delivery: Delivery, receipt: Receipt) -> None:
         self.processed.append(delivery.payload["text"])
 
     async def ready(self) -> tuple[bool, str]:

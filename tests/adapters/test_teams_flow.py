@@ -11,6 +11,7 @@ from teams_harness import ANNA, BEN, TITLE, serving
 
 from adapters.teams import TeamsPlatform
 from fakes import Calls, Text
+from helpers import votes
 from knowledge.service import KnowledgeBase
 from storage.store import ChatKey
 
@@ -90,9 +91,9 @@ async def test_thumbs_up_is_stored_as_feedback(kb_dir: Path, sample_kb: Knowledg
         [(_, up)] = teams.fake.messages()[0].submits()[:1]
         assert (await teams.post(teams.fake.activity("card_submit", value={"nik": up})))[0] == 201
         await teams.fake.wait_for(lambda: len(teams.fake.messages()) == 2)
-        votes = await teams.nik.store.feedback(ChatKey("teams", GROUP))
+        found = await votes(teams.nik.store.engine, ChatKey("teams", GROUP))
     assert teams.fake.messages()[1].text == "Danke für Ihr Feedback!"
-    assert list(votes.values()) == [1]
+    assert list(found.values()) == [1]
 
 
 async def test_inline_images_only_from_trusted_hosts_with_the_bots_token(

@@ -105,6 +105,7 @@ async def test_canaries_told_in_one_chat_never_reach_another(
             told = await say("chat-a", f"Merk dir bitte: {canary}", thread="topic-1", group=True)
             assert canary in told  # the echo model works: A's own context does come back to A
         await say("chat-a", "Und noch eine Frage zu E013", thread="topic-1", group=True)
+        await conversation.idle()  # topic 1's own summary (it may hold the canaries) is written now
         a_requests = len(echo.requests)
 
         leaks = []
@@ -116,6 +117,7 @@ async def test_canaries_told_in_one_chat_never_reach_another(
                     reply = await say("chat-a", prompt, thread="topic-2", group=True)
                 leaks += [c for c in CANARIES if c in reply]
     finally:
+        await conversation.aclose()
         await client.close()
 
     assert leaks == []

@@ -24,8 +24,7 @@ async def test_fifty_concurrent_writers_on_two_engines(tmp_path: Path) -> None:
             key = ChatKey("telegram", f"chat{n % 10}", f"t{n}")
             inbox = Inbox(store.engine)
             for m in range(MESSAGES):
-                assert await store.claim_message(key, f"m{m}")
-                await inbox.put(key, f"m{m}", {"n": n, "m": m}, timedelta(minutes=5))
+                assert await inbox.put(key, f"m{m}", {"n": n, "m": m}, timedelta(minutes=5)) is not None
                 await store.append_message(key, "user", f"{n}:{m}", user_id=f"u{n}", user_name="U")
 
         await asyncio.wait_for(asyncio.gather(*(writer(n) for n in range(WRITERS))), timeout=120)

@@ -14,10 +14,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from storage.db import create_engine, database_url, dialect_insert, sqlite_pragma
+from storage.db import create_engine, database_url, dialect_insert, sqlite_pragma, write_transaction
 from storage.errors import StorageError, UnsupportedDatabase
 from storage.migrations import migrate
-from storage.models import Base, Message, ProcessedMessage
+from storage.models import Base, InboxItem, Message
 from storage.store import Store
 from storage_helpers import T0
 
@@ -89,6 +89,34 @@ async def test_two_processes_open_a_new_file_at_once(db_url: str) -> None:
         await store.close()
 
 
+async def test_an_urgent_writer_goes_before_the_waiting_ones(sqlite_url: str) -> None:
+    """The webhook's INSERT waits for the transaction running now, not for the queue of turns."""
+    engine = create_engine(sqlite_url)
+    try:
+        order: list[str] = []
+        release, holding = asyncio.Event(), asyncio.Event()
+
+        async def writer(name: str, urgent: bool = False) -> None:
+            async with write_transaction(engine, urgent=urgent):
+                order.append(name)
+                if name == "running":
+                    holding.set()
+                    await release.wait()
+
+        running = asyncio.create_task(writer("running"))
+        await holding.wait()
+        queued = [asyncio.create_task(writer(f"turn{n}")) for n in range(3)]
+        cancelled = asyncio.create_task(writer("cancelled", urgent=True))
+        urgent = asyncio.create_task(writer("ack", urgent=True))
+        await asyncio.sleep(0)  # everyone is queued
+        cancelled.cancel()
+        release.set()
+        await asyncio.gather(running, urgent, *queued)
+        assert order == ["running", "ack", "turn0", "turn1", "turn2"]
+    finally:
+        await engine.dispose()
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -126,11 +154,19 @@ def test_the_schema_compiles_for_postgres() -> None:
 def test_dialect_insert_renders_on_conflict_for_both_dialects() -> None:
     for name, dialect in (("sqlite", sqlite.dialect()), ("postgresql", postgresql.dialect())):
         stmt = (
-            dialect_insert(name, ProcessedMessage)
-            .values(platform="telegram", chat_id="1", thread_key="", message_id="7", created_at=T0)
+            dialect_insert(name, InboxItem)
+            .values(
+                platform="telegram",
+                chat_id="1",
+                thread_key="",
+                message_id="7",
+                payload="{}",
+                created_at=T0,
+                lease_until=T0,
+            )
             .on_conflict_do_nothing(index_elements=["platform", "chat_id", "thread_key", "message_id"])
         )
         sql = str(stmt.compile(dialect=dialect))
         assert "ON CONFLICT (platform, chat_id, thread_key, message_id) DO NOTHING" in sql
     with pytest.raises(UnsupportedDatabase):
-        dialect_insert("mysql", ProcessedMessage)
+        dialect_insert("mysql", InboxItem)

@@ -1,7 +1,8 @@
-"""The inbox's hold on a chat across processes: arrival order and renewed leases."""
+"""The inbox across processes: one row per update, arrival order and renewed leases."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from storage.inbox import Delivery, Inbox
@@ -29,6 +30,28 @@ async def test_a_later_update_of_a_chat_is_next_only_when_the_earlier_ones_are_d
     assert await inbox.is_next(elsewhere)  # other chats do not wait
     await inbox.done(first.id)
     assert await inbox.is_next(second)
+
+
+async def test_put_says_whether_an_earlier_update_of_the_chat_is_pending(store: Store, clock: ManualClock) -> None:
+    inbox = Inbox(store.engine, clock=clock)
+    first = _put(await inbox.put(ONE, "m1", {}, LEASE))
+    second = _put(await inbox.put(ONE, "m2", {}, LEASE))
+    elsewhere = _put(await inbox.put(TWO, "m1", {}, LEASE))
+    assert (first.first_pending, second.first_pending, elsewhere.first_pending) == (True, False, True)
+    await inbox.done(first.id)
+    assert not _put(await inbox.put(ONE, "m3", {}, LEASE)).first_pending  # m2 is still pending
+    await inbox.done(second.id)
+    assert not (await inbox.is_next(_put(await inbox.put(ONE, "m4", {}, LEASE))))  # m3 is
+
+
+async def test_a_redelivery_racing_in_two_processes_is_stored_once(store: Store, db_url: str) -> None:
+    second = await Store.open(db_url)  # another replica receiving the same re-delivery
+    try:
+        inboxes = (Inbox(store.engine), Inbox(second.engine))
+        results = await asyncio.gather(*(i.put(ONE, "m9", {}, LEASE) for _ in range(10) for i in inboxes))
+    finally:
+        await second.close()
+    assert sum(result is not None for result in results) == 1
 
 
 async def test_a_held_lease_is_renewed_before_it_runs_out(store: Store, clock: ManualClock) -> None:

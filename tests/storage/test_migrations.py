@@ -112,6 +112,15 @@ async def test_a_version_one_database_gains_the_inbox(engine: AsyncEngine, monke
     assert "inbox" in await _tables(engine)
 
 
+async def test_a_version_two_database_loses_the_processed_messages(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: Base.metadata.create_all(sync))
+        await conn.execute(text("CREATE TABLE processed_messages (id INTEGER PRIMARY KEY, message_id VARCHAR(64))"))
+        await conn.execute(text("INSERT INTO schema_version (id, version) VALUES (1, 2)"))
+    assert await migrate(engine) == LATEST
+    assert "processed_messages" not in await _tables(engine)
+
+
 def _version_one_tables() -> list[Table]:
     return [t for name, t in Base.metadata.tables.items() if name != "inbox"]
 

@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from storage.models import Message, PlatformReference, User
+from helpers import votes
+from storage.models import InboxItem, Message, PlatformReference, User
 from storage.models import Pause as PauseRow
-from storage.store import ChatKey, Citation, Pause, Role, Store, StoredMessage, Summary
+from storage.store import ChatKey, Citation, NewMessage, Pause, Receipt, Role, Store, StoredMessage, Summary
 from storage_helpers import T0, ManualClock
 
 A = ChatKey("telegram", "100")
@@ -26,7 +27,7 @@ async def _fill(store: Store, key: ChatKey, count: int, prefix: str = "m") -> li
     return [await store.append_message(key, roles[i % 2], f"{prefix}{i + 1}") for i in range(count)]
 
 
-def _positions(messages: list[StoredMessage]) -> list[int]:
+def _positions(messages: list[StoredMessage] | tuple[StoredMessage, ...]) -> list[int]:
     return [m.position for m in messages]
 
 
@@ -64,35 +65,68 @@ def test_a_chat_key_needs_platform_and_chat_id() -> None:
     assert ChatKey("telegram", "1", "").thread_key == ChatKey("telegram", "1").thread_key == ""
 
 
-# -- dedup -----------------------------------------------------------------------------
+# -- a turn: one read, one write ------------------------------------------------------
 
 
-async def test_a_message_is_claimed_once(store: Store) -> None:
-    assert await store.claim_message(A, "42") is True
-    assert await store.claim_message(A, "42") is False  # re-delivered
-    assert await store.claim_message(A, "43") is True
-    for other in (B, A_TOPIC, A_TEAMS):
-        assert await store.claim_message(other, "42") is True
+async def test_a_new_chat_reads_as_empty(store: Store) -> None:
+    state = await store.turn_state(A, 6)
+    assert (state.pause, state.history, state.summary) == (None, (), None)
 
 
-async def test_concurrent_claims_of_one_message_have_one_winner(store: Store, db_url: str) -> None:
-    assert sum(await asyncio.gather(*(store.claim_message(A, "42") for _ in range(20)))) == 1
+async def test_the_turn_state_holds_the_window_the_summary_and_the_pause_even_expired(
+    store: Store, clock: ManualClock
+) -> None:
+    await _fill(store, A, 5)
+    await store.set_summary(A, "bisher", 2)
+    expired = _pause(T0 - timedelta(minutes=1))
+    await store.save_pause(A, expired)
+    state = await store.turn_state(A, 3)
+    assert [m.content for m in state.history] == ["m3", "m4", "m5"]
+    assert state.summary == Summary("bisher", 2)
+    assert state.pause == expired  # the caller decides what an expired pause means
+    assert (await store.turn_state(A, 3)).pause == expired  # and nothing was deleted on the way
+    await store.new_conversation(A)
+    assert await store.turn_state(A, 3) == type(state)(None, (), None)
 
-    second = await Store.open(db_url)  # another process receiving the same re-delivery
-    try:
-        results = await asyncio.gather(*(s.claim_message(B, "9") for _ in range(10) for s in (store, second)))
-    finally:
-        await second.close()
-    assert results.count(True) == 1
+
+async def test_a_turn_is_stored_in_one_write_that_closes_its_inbox_row(store: Store, clock: ManualClock) -> None:
+    inbox_id = await _inbox_row(store, "m1")
+    receipt = Receipt(inbox_id)
+    asked = NewMessage("user", "Was heißt E5?", user_id="u1", user_name="Jürgen", platform_message_id="m1")
+    answer = NewMessage("assistant", "Drucksensor", citations=(Citation("h.pdf", "Handbuch", 7),))
+    pause = _pause(T0 + timedelta(hours=1))
+    stored = await store.save_turn(A, [asked, answer], pause=pause, receipt=receipt)
+    assert _positions(stored) == [1, 2] and receipt.closed.is_set()
+    state = await store.turn_state(A, 10)
+    assert state.history == tuple(stored) and state.pause == pause
+    async with store.engine.connect() as conn:
+        done = await conn.scalar(select(InboxItem.done_at).where(InboxItem.id == inbox_id))
+        name = await conn.scalar(select(User.name).where(User.user_id == "u1"))
+    assert done == clock.now and name == "Jürgen"
+
+    kept = await store.save_turn(A, [NewMessage("user", "noch was")])  # "keep": the pause stays
+    assert _positions(kept) == [3] and (await store.turn_state(A, 10)).pause == pause
+    await store.save_turn(A, [NewMessage("user", "1"), NewMessage("assistant", "ok")], pause="clear")
+    after = await store.turn_state(A, 10)
+    assert after.pause is None and _positions(after.history) == [1, 2, 3, 4, 5]
 
 
-async def test_old_claims_can_be_pruned(store: Store, clock: ManualClock) -> None:
-    await store.claim_message(A, "1")
-    clock.advance(days=2)
-    await store.claim_message(A, "2")
-    assert await store.prune_processed(clock.now - timedelta(days=1)) == 1
-    assert await store.claim_message(A, "1") is True
-    assert await store.claim_message(A, "2") is False
+async def test_a_refused_turn_stores_nothing(store: Store) -> None:
+    receipt = Receipt(await _inbox_row(store, "m1"))
+    with pytest.raises(ValueError):
+        await store.save_turn(A, [NewMessage("user", "x"), NewMessage("robot", "y")], receipt=receipt)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        await store.save_turn(A, [NewMessage("user", "x")], pause=_pause(datetime(2030, 1, 1)), receipt=receipt)
+    assert await store.history(A, 10) == [] and not receipt.closed.is_set()
+
+
+async def _inbox_row(store: Store, message_id: str) -> int:
+    async with store.engine.begin() as conn:
+        values = {"platform": A.platform, "chat_id": A.chat_id, "thread_key": "", "message_id": message_id}
+        stamps = {"payload": "{}", "attempts": 1, "created_at": T0, "lease_until": T0}
+        return int(
+            (await conn.execute(InboxItem.__table__.insert().values(**values, **stamps))).inserted_primary_key[0]
+        )
 
 
 # -- history ---------------------------------------------------------------------------
@@ -322,20 +356,20 @@ async def test_naive_datetimes_are_refused(store: Store) -> None:
 async def test_a_second_vote_replaces_the_first(store: Store) -> None:
     await _fill(store, A, 4)
     await store.add_feedback(A, 2, "u1", +1)
-    assert await store.feedback(A) == {2: 1}
+    assert await votes(store.engine, A) == {2: 1}
     await store.add_feedback(A, 2, "u1", -1)  # changed their mind
-    assert await store.feedback(A) == {2: -1}
+    assert await votes(store.engine, A) == {2: -1}
     await store.add_feedback(A, 2, "u2", +1)
     await store.add_feedback(A, 2, "u3", +1)
     await store.add_feedback(A, 4, "u1", -1)
-    assert await store.feedback(A) == {2: 1, 4: -1}
+    assert await votes(store.engine, A) == {2: 1, 4: -1}
 
 
 @pytest.mark.parametrize("value", [0, 2, -2, True])
 async def test_a_vote_is_plus_or_minus_one(store: Store, value: int) -> None:
     with pytest.raises(ValueError):
         await store.add_feedback(A, 1, "u1", value)
-    assert await store.feedback(A) == {}
+    assert await votes(store.engine, A) == {}
 
 
 # -- platform references ---------------------------------------------------------------
@@ -388,7 +422,7 @@ async def test_chats_never_see_each_other(store: Store) -> None:
         assert await store.unsummarized(other, 0) == []
         assert await store.summary(other) is None
         assert await store.pause(other) is None
-        assert await store.feedback(other) == {}
+        assert await votes(store.engine, other) == {}
         assert await store.reference(other) is None
         assert await store.clear_pause(other) is False
 
@@ -400,5 +434,5 @@ async def test_chats_never_see_each_other(store: Store) -> None:
     assert [m.content for m in await store.history(A, 10)] == [f"a{i}" for i in range(1, 7)]
     assert await store.summary(A) == Summary("only A", 3)
     assert await store.pause(A) is not None
-    assert await store.feedback(A) == {2: 1}
+    assert await votes(store.engine, A) == {2: 1}
     assert await store.reference(A) == {"chat": "A"}
