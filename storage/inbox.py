@@ -137,21 +137,6 @@ class Inbox:
             taken.append(Delivery(row_id, key, message_id, json.loads(payload), attempts + 1, now + lease))
         return taken
 
-    async def renew(self, delivery: Delivery, lease: timedelta) -> Delivery | None:
-        """Extend the caller's lease once less than half of it is left; None when the
-        lease ran out and another process took the update (the caller must drop it)."""
-        now = self._clock()
-        if delivery.lease_until is not None and delivery.lease_until - now > lease / 2:
-            return delivery
-        mine = [InboxItem.id == delivery.id, InboxItem.done_at.is_(None)]
-        if delivery.lease_until is not None:  # a Delivery made by hand holds no lease to prove
-            mine.append(InboxItem.lease_until == delivery.lease_until)
-        claim = update(InboxItem).where(*mine).values(lease_until=now + lease)
-        async with self._write() as conn:
-            if (await conn.execute(claim)).rowcount != 1:
-                return None
-        return replace(delivery, lease_until=now + lease)
-
     async def renew_all(self, deliveries: Collection[Delivery], lease: timedelta) -> dict[int, Delivery]:
         """Extend the leases of ``deliveries`` in one statement; the ones still held, by id,
         with their new lease (one missing from the result was taken by another process)."""

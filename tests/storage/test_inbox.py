@@ -54,13 +54,13 @@ async def test_a_redelivery_racing_in_two_processes_is_stored_once(store: Store,
     assert sum(result is not None for result in results) == 1
 
 
-async def test_a_held_lease_is_renewed_before_it_runs_out(store: Store, clock: ManualClock) -> None:
+async def test_held_leases_are_renewed_together_before_they_run_out(store: Store, clock: ManualClock) -> None:
     inbox = Inbox(store.engine, clock=clock)
-    held = _put(await inbox.put(ONE, "m1", {}, LEASE))
-    assert await inbox.renew(held, LEASE) == held  # plenty left: no write
+    held = [_put(await inbox.put(ONE, f"m{n}", {}, LEASE)) for n in (1, 2)]
     clock.advance(seconds=40)
-    renewed = await inbox.renew(held, LEASE)
-    assert renewed is not None and renewed.lease_until == clock.now + LEASE
+    renewed = await inbox.renew_all(held, LEASE)
+    assert sorted(renewed) == sorted(d.id for d in held)
+    assert all(d.lease_until == clock.now + LEASE for d in renewed.values())
     clock.advance(seconds=40)  # past the first lease, within the renewed one
     assert await inbox.take_expired(LEASE, ["telegram"]) == []
 
@@ -73,7 +73,7 @@ async def test_a_lease_taken_over_by_another_process_is_lost(store: Store, clock
         clock.advance(seconds=61)  # this process stalled past its lease
         [taken] = await Inbox(other_store.engine, clock=clock).take_expired(LEASE, ["telegram"])
         assert taken.id == held.id and taken.attempts == 2
-        assert await mine.renew(held, LEASE) is None
-        assert await Inbox(other_store.engine, clock=clock).renew(taken, LEASE) == taken
+        assert await mine.renew_all([held], LEASE) == {}
+        assert list(await Inbox(other_store.engine, clock=clock).renew_all([taken], LEASE)) == [taken.id]
     finally:
         await other_store.close()
