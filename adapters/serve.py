@@ -102,7 +102,7 @@ async def running(
         stack.push_async_callback(nik.dispatcher.stop)
         schedule = Schedule(nik.jobs, settings.reindex_cron, _admin_notify(settings, platforms), chores=nik.chores)
         schedule.start()
-        stack.callback(schedule.stop)
+        stack.push_async_callback(schedule.stop)
         server = Server(nik, platforms, runner, schedule)
         log.warning("Nik serves %s on %s:%d", ", ".join(p.name for p in platforms), settings.host, server.port)
         yield server

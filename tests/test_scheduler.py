@@ -33,7 +33,7 @@ async def test_a_scheduled_sync_indexes_and_tells_the_admin_chat(sample_kb: Know
         assert schedule.next_run is not None and "02:30:00" in schedule.next_run
         summary = await schedule.sync()
     finally:
-        schedule.stop()
+        await schedule.stop()
     assert summary.startswith("Geplante Indexierung: Index aktualisiert")
     assert notes == [summary]
 
@@ -71,4 +71,4 @@ async def test_the_scheduler_runs_the_chores_at_start_and_then_periodically(samp
         assert schedule.next_run is None  # no sync: switched off
         await asyncio.wait_for(twice.wait(), 10)
     finally:
-        schedule.stop()
+        await schedule.stop()

@@ -65,7 +65,7 @@ class Dispatcher:
         self._platforms: dict[str, Process] = {}
         self._queues: dict[ChatKey, _Queue] = {}
         self._held: dict[int, Delivery] = {}  # every update this process holds, with its current lease
-        self._loops: list[asyncio.Task[None]] = []  # the sweeper and the heartbeat
+        self._loops: list[tuple[asyncio.Task[None], asyncio.Event]] = []  # the sweeper and the heartbeat
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -89,9 +89,10 @@ class Dispatcher:
     async def start(self) -> None:
         """Take over what a dead process left pending, then keep sweeping and renewing."""
         await self.sweep()
+        sweeping, beating = asyncio.Event(), asyncio.Event()
         self._loops = [
-            asyncio.create_task(self._sweep_forever(), name="nik-dispatcher-sweeper"),
-            asyncio.create_task(self._heartbeat(), name="nik-dispatcher-heartbeat"),
+            (asyncio.create_task(self._sweep_forever(sweeping), name="nik-dispatcher-sweeper"), sweeping),
+            (asyncio.create_task(self._heartbeat(beating), name="nik-dispatcher-heartbeat"), beating),
         ]
 
     async def sweep(self) -> int:
@@ -110,11 +111,12 @@ class Dispatcher:
         """Stop sweeping, let running turns finish for ``grace`` seconds, cancel the rest.
 
         A cancelled turn's update stays pending and is taken again after a restart.
-        The heartbeat keeps renewing until the last turn is over."""
-        sweeper, heartbeat = self._loops or (None, None)
-        self._loops = []
-        if sweeper is not None:
-            await _cancel(sweeper)
+        The heartbeat keeps renewing until the last turn is over. The two loops are asked
+        to stop, not cancelled: a task cancelled inside an aiosqlite call can leave its
+        connection's close waiting forever (omnilib/aiosqlite#259)."""
+        loops, self._loops = self._loops, []
+        if loops:
+            await _finish(*loops[0])
         workers = [q.worker for q in self._queues.values() if q.worker is not None]
         if workers:
             _, late = await asyncio.wait(workers, timeout=grace)
@@ -122,8 +124,8 @@ class Dispatcher:
                 task.cancel()
             if late:
                 await asyncio.wait(late)
-        if heartbeat is not None:
-            await _cancel(heartbeat)
+        if loops:
+            await _finish(*loops[1])
 
     def _enqueue(self, delivery: Delivery) -> None:
         queue = self._queues.get(delivery.key)
@@ -169,18 +171,16 @@ class Dispatcher:
         if not receipt.closed.is_set():  # the turn stored nothing (a command, an ignored message, a failure)
             await self._inbox.done(delivery.id)
 
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._sweep_seconds)
+    async def _sweep_forever(self, stopping: asyncio.Event) -> None:
+        while await _pause(self._sweep_seconds, stopping):
             try:
                 await self.sweep()
             except (SQLAlchemyError, OSError) as error:  # the database may be away a while: keep serving
                 log.warning("inbox sweep failed, trying again: %s", error)
 
-    async def _heartbeat(self) -> None:
+    async def _heartbeat(self, stopping: asyncio.Event) -> None:
         """Every third of the lease, renew the leases of all updates this process holds."""
-        while True:
-            await asyncio.sleep(self._lease.total_seconds() / 3)
+        while await _pause(self._lease.total_seconds() / 3, stopping):
             if not self._held:
                 continue
             beat = dict(self._held)
@@ -199,7 +199,13 @@ class Dispatcher:
                     del self._held[row_id]
 
 
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+async def _pause(seconds: float, stopping: asyncio.Event) -> bool:
+    """Wait ``seconds``, or less when asked to stop; whether to go on."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
+    return not stopping.is_set()
+
+
+async def _finish(loop: asyncio.Task[None], stopping: asyncio.Event) -> None:
+    stopping.set()
+    await loop

@@ -13,6 +13,7 @@ seconds, not hours.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -59,6 +60,7 @@ class Schedule:
         self._chores = tuple(chores)
         self._chore_seconds = chore_seconds
         self._scheduler: AsyncIOScheduler | None = None
+        self._running: set[asyncio.Task[object]] = set()  # chores under way, awaited by stop
 
     def start(self) -> None:
         self._scheduler = AsyncIOScheduler(timezone="UTC")
@@ -66,7 +68,7 @@ class Schedule:
             self._scheduler.add_job(self.sync, self._trigger, id="reindex", max_instances=1, coalesce=True)
         for number, chore in enumerate(self._chores):
             self._scheduler.add_job(
-                chore,
+                self._tracked(chore),
                 IntervalTrigger(seconds=self._chore_seconds, timezone="UTC"),
                 id=f"chore-{number}",
                 next_run_time=datetime.now(UTC),  # once at start, then every interval
@@ -75,10 +77,27 @@ class Schedule:
             )
         self._scheduler.start()
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """No more runs; a chore under way finishes first (it may be writing to the store,
+        which closes next: cancelling an aiosqlite call can leave its connection's close
+        waiting forever, omnilib/aiosqlite#259)."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        if self._running:
+            await asyncio.wait(set(self._running))
+
+    def _tracked(self, chore: Chore) -> Chore:
+        async def run() -> object:
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
+            try:
+                return await chore()
+            finally:
+                self._running.discard(task)
+
+        return run
 
     @property
     def next_run(self) -> str | None:
