@@ -486,16 +486,14 @@ def _absent(
     scope = list(vocabulary.terms) if files is None else [f for f in files if f in vocabulary.terms]
     if not scope or not groups:
         return 0.0
-    held = frozenset().union(*(vocabulary.terms[f] for f in scope))
-    naming = frozenset().union(*(vocabulary.names.get(f, frozenset()) for f in scope))
     rarest = math.log(1 + vocabulary.chunks)
     total = missing = 0.0
     for group, weight in zip(groups, rarity, strict=True):
-        if naming.intersection(group):
+        if any(vocabulary.names.get(f, frozenset()).intersection(group) for f in scope):
             continue
         weight = weight or rarest
         total += weight
-        if not held.intersection(group):
+        if not any(vocabulary.terms[f].intersection(group) for f in scope):
             missing += weight
     return missing / total if total else 0.0
 
