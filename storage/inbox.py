@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import aliased
 
@@ -68,17 +68,7 @@ class Inbox:
         goes ahead of the turns waiting to write (``urgent``)."""
         now = self._clock()
         other = aliased(InboxItem)  # the chat's other pending updates: all earlier (writes are serialised)
-        pending_before = (
-            select(other.id)
-            .where(
-                other.platform == key.platform,
-                other.chat_id == key.chat_id,
-                other.thread_key == key.thread_key,
-                other.done_at.is_(None),
-                other.message_id != message_id,
-            )
-            .exists()
-        )
+        pending_before = select(other.id).where(*_pending_in_chat(other, key), other.message_id != message_id).exists()
         stmt = (
             dialect_insert(self._dialect, InboxItem)
             .values(
@@ -159,17 +149,7 @@ class Inbox:
     async def is_next(self, delivery: Delivery) -> bool:
         """True when no earlier update of the delivery's chat is still pending, in any process."""
         key = delivery.key
-        earlier = (
-            select(InboxItem.id)
-            .where(
-                InboxItem.platform == key.platform,
-                InboxItem.chat_id == key.chat_id,
-                InboxItem.thread_key == key.thread_key,
-                InboxItem.done_at.is_(None),
-                InboxItem.id < delivery.id,
-            )
-            .limit(1)
-        )
+        earlier = select(InboxItem.id).where(*_pending_in_chat(InboxItem, key), InboxItem.id < delivery.id).limit(1)
         async with self._engine.connect() as conn:
             return await conn.scalar(earlier) is None
 
@@ -195,3 +175,13 @@ class Inbox:
     async def _write(self) -> AsyncIterator[AsyncConnection]:
         async with write_transaction(self._engine) as conn:
             yield conn
+
+
+def _pending_in_chat(item: Any, key: ChatKey) -> tuple[ColumnElement[bool], ...]:
+    """The pending (not yet answered) updates of ``key``'s chat, in ``item`` (the table or an alias)."""
+    return (
+        item.platform == key.platform,
+        item.chat_id == key.chat_id,
+        item.thread_key == key.thread_key,
+        item.done_at.is_(None),
+    )
