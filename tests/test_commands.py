@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from bot.core.commands import BUSY, NOT_ADMIN, PAGE_USAGE, UNKNOWN, Command, Commands, parse_command
 from bot.core.conversation import Conversation
-from bot.core.messages import Answer, IncomingMessage, PageImage, Progress, Reply
+from bot.core.messages import Answer, IncomingMessage, PageImage, Progress, Reply, command_button, parse_command_button
 from bot.offline.answerer import OfflineAnswerer
 from bot.offline.engine import OfflineEngine
 from bot.runtime.jobs import STARTED, Jobs, Report
@@ -172,3 +173,25 @@ async def test_reindex_only_starts_the_job_whose_note_outlives_the_turn(sample_k
     assert shown[0][1] == Progress(STARTED)
     final = shown[-1][1]
     assert final.done and "Index aktualisiert" in final.text
+
+
+async def test_a_pressed_command_button_is_its_presser_typing_the_command(conversation: Conversation) -> None:
+    """In a group, unaddressed: the press alone runs the command, with the presser's rights."""
+    help_button = command_button("Hilfe", "/help")
+    pressed = IncomingMessage(
+        "telegram", "g1", "u1", "u1", f"m{next(_ids)}", "", is_group=True, callback_data=help_button.data
+    )
+    replies = [reply async for reply in conversation.handle(pressed)]
+    assert len(replies) == 1 and isinstance(replies[0], Answer) and "/docs" in replies[0].text
+    admin_only = replace(pressed, message_id=f"m{next(_ids)}", callback_data=command_button("x", "/status").data)
+    refused = [reply async for reply in conversation.handle(admin_only)]
+    assert [r.text for r in refused if isinstance(r, Answer)] == [NOT_ADMIN]
+
+
+def test_a_command_button_must_fit_telegrams_callback_data() -> None:
+    assert parse_command_button(command_button("PDF", "/pdf 12").data) == "/pdf 12"
+    assert parse_command_button("opt:1") is None and parse_command_button("cmd:rm -rf") is None
+    with pytest.raises(ValueError):
+        command_button("PDF", "/pdf " + "x" * 60)
+    with pytest.raises(ValueError):
+        command_button("kein Befehl", "hallo")

@@ -57,17 +57,21 @@ def answer_text(answer: Answer) -> str:
 def answer_activity(answer: Answer) -> Activity:
     activity = MessageFactory.text(answer_text(answer))
     activity.text_format = "markdown"
-    if answer.ask_feedback and answer.feedback_id:
-        activity.attachments = [feedback_card(answer.feedback_id)]
+    card = answer_card(answer)
+    if card is not None:
+        activity.attachments = [card]
     return activity
 
 
-def feedback_card(feedback_id: str) -> Attachment:
-    actions = [
-        _submit("👍 Hilfreich", feedback_data(feedback_id, 1)),
-        _submit("👎 Nicht hilfreich", feedback_data(feedback_id, -1)),
-    ]
-    return _card([{"type": "ActionSet", "actions": actions}])
+def answer_card(answer: Answer) -> Attachment | None:
+    """An answer's command buttons, then 👍/👎 when it asks for feedback; None without either."""
+    actions = [_submit(button.label, button.data) for button in answer.buttons]
+    if answer.ask_feedback and answer.feedback_id:
+        actions += [
+            _submit("👍 Hilfreich", feedback_data(answer.feedback_id, 1)),
+            _submit("👎 Nicht hilfreich", feedback_data(answer.feedback_id, -1)),
+        ]
+    return _card([{"type": "ActionSet", "actions": actions}]) if actions else None
 
 
 def clarification_activity(clarification: Clarification) -> Activity:

@@ -113,12 +113,16 @@ def options_keyboard(options: Sequence[str]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
 
 
-def feedback_keyboard(feedback_id: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
+def answer_keyboard(answer: Answer) -> InlineKeyboardMarkup | None:
+    """An answer's command buttons in one row, then 👍/👎 when it asks for feedback; None without either."""
+    rows: list[list[InlineKeyboardButton]] = []
+    if answer.buttons:
+        rows.append([InlineKeyboardButton(clip(b.label, OPTION_LABEL), callback_data=b.data) for b in answer.buttons])
+    if answer.ask_feedback and answer.feedback_id:
+        rows.append(
             [
-                InlineKeyboardButton("👍", callback_data=feedback_data(feedback_id, 1)),
-                InlineKeyboardButton("👎", callback_data=feedback_data(feedback_id, -1)),
+                InlineKeyboardButton("👍", callback_data=feedback_data(answer.feedback_id, 1)),
+                InlineKeyboardButton("👎", callback_data=feedback_data(answer.feedback_id, -1)),
             ]
-        ]
-    )
+        )
+    return InlineKeyboardMarkup(rows) if rows else None

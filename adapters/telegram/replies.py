@@ -26,9 +26,9 @@ from adapters.retry import Retry
 from adapters.telegram.client import SEND
 from adapters.telegram.render import (
     Part,
+    answer_keyboard,
     answer_parts,
     caption,
-    feedback_keyboard,
     options_keyboard,
     split_html,
     text_parts,
@@ -86,8 +86,7 @@ class TurnOutput:
             if self._to.vote and self._to.query_id is not None:
                 await self._answer_query(reply.text)
                 return
-            markup = feedback_keyboard(reply.feedback_id) if reply.ask_feedback and reply.feedback_id else None
-            await self._send_parts(answer_parts(reply), markup)
+            await self._send_parts(answer_parts(reply), answer_keyboard(reply))
         elif isinstance(reply, Clarification):
             await self._clarify(reply)
         elif isinstance(reply, Progress):

@@ -9,6 +9,8 @@ Adapters only report facts (``IncomingMessage``); this module decides policy:
   message is addressed to Nik; a refused one gets at most a note and is not stored.
 * **Once, in order**: not here. The inbox drops re-deliveries and the dispatcher runs
   one chat's messages one at a time; ``handle`` expects exactly that of its caller.
+* **Buttons**: a pressed command button (``command_button``) is its presser typing
+  that command: the same parsing, admin checks and replies.
 * **Feedback**: a pressed 👍/👎 (``callback_data`` from ``feedback_data``) is a vote
   on the stored answer it names, accepted from anyone in a group; it gets a short
   thanks, never reaches the engine and is not history. A malformed one is ignored.
@@ -51,6 +53,7 @@ from bot.core.messages import (
     Progress,
     Reply,
     Typing,
+    parse_command_button,
     parse_feedback,
     parse_option,
 )
@@ -136,7 +139,8 @@ class Conversation:
         vote = _vote(message)
         if vote is None and _is_feedback_press(message):
             return  # a malformed 👍/👎 press: ignored
-        command = None if vote else parse_command(message.text)
+        pressed = parse_command_button(message.callback_data)
+        command = None if vote else parse_command(pressed if pressed is not None else message.text)
         if command and command.target and self._bot_username and command.target.lower() != self._bot_username.lower():
             return  # /cmd@SomeOtherBot
         state = None

@@ -16,6 +16,7 @@ AnswerKind = Literal["answer", "not_found", "refused", "error", "info"]
 
 OPTION_PREFIX = "opt:"  # callback data of a clarification option button: "opt:<1-based number>"
 FEEDBACK_PREFIX = "fb:"  # callback data of a 👍/👎 button: "fb:<feedback_id>:+1" or "…:-1"
+COMMAND_PREFIX = "cmd:"  # callback data of a command button: "cmd:/pdf 3", pressed = typed by the presser
 CALLBACK_DATA_BYTES = 64  # Telegram's limit for a button's callback_data
 _FEEDBACK = re.compile(r"fb:([A-Za-z0-9_-]+):([+-]1)")
 
@@ -44,6 +45,34 @@ class IncomingMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Button:
+    """A button under a reply; pressing it is the presser typing ``command`` (same checks)."""
+
+    label: str
+    command: str  # "/forget yes", "/pdf 12"
+
+    @property
+    def data(self) -> str:
+        return f"{COMMAND_PREFIX}{self.command}"
+
+
+def command_button(label: str, command: str) -> Button:
+    """A button that runs ``command`` for whoever presses it; ValueError when it does not fit a button."""
+    button = Button(label, command)
+    if not command.startswith("/") or len(button.data.encode()) > CALLBACK_DATA_BYTES:
+        raise ValueError(f"not a command that fits a button: {command[:80]!r}")
+    return button
+
+
+def parse_command_button(data: str | None) -> str | None:
+    """The command text a pressed command button stands for; None for any other press."""
+    if not data or not data.startswith(COMMAND_PREFIX) or len(data.encode()) > CALLBACK_DATA_BYTES:
+        return None
+    command = data[len(COMMAND_PREFIX) :]
+    return command if command.startswith("/") else None
+
+
+@dataclass(frozen=True, slots=True)
 class Citation:
     file: str
     title: str
@@ -62,6 +91,7 @@ class Answer:
     kind: AnswerKind = "answer"
     ask_feedback: bool = False  # adapters add 👍/👎 under real answers
     feedback_id: str | None = None  # set by the core once the answer is stored; see ``feedback_data``
+    buttons: tuple[Button, ...] = ()  # command buttons under the text (confirmations, "📄 PDF", …)
 
 
 @dataclass(frozen=True, slots=True)

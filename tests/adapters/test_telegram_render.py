@@ -10,6 +10,7 @@ import pytest
 from adapters.telegram.render import (
     MAX_CAPTION,
     MAX_TEXT,
+    answer_keyboard,
     answer_parts,
     caption,
     citation_lines,
@@ -18,7 +19,7 @@ from adapters.telegram.render import (
     to_html,
     utf16_len,
 )
-from bot.core.messages import Answer, Citation
+from bot.core.messages import Answer, Citation, command_button
 
 WORDS = ["Fehler", "E013", "Isolation", "prüfen", "<Kabel>", "A&B", "🔌", "⚡️", "👷‍♂️", "x" * 30, "`code`"]
 
@@ -105,3 +106,12 @@ def test_caption_is_clipped_to_1024_units() -> None:
     clipped = caption("📖" * 600)
     assert utf16_len(clipped) <= MAX_CAPTION and clipped.endswith("…")
     assert caption("SF-5000TL, S. 8") == "SF-5000TL, S. 8"
+
+
+def test_an_answers_command_buttons_sit_above_its_feedback_row() -> None:
+    answer = Answer("x", buttons=(command_button("📄 PDF", "/pdf 7"),), ask_feedback=True, feedback_id="7")
+    keyboard = answer_keyboard(answer)
+    assert keyboard is not None
+    rows = [[(b.text, b.callback_data) for b in row] for row in keyboard.inline_keyboard]
+    assert rows == [[("📄 PDF", "cmd:/pdf 7")], [("👍", "fb:7:+1"), ("👎", "fb:7:-1")]]
+    assert answer_keyboard(Answer("x")) is None
