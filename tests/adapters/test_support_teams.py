@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from teams_harness import serving
+from teams_harness import TITLE, serving
 
+from fakes import Calls, Text
 from knowledge.service import KnowledgeBase
 
 PERSONAL = "a:1Xq9w8Bf7Wk3hOz2Lr5nV0cYpT4uMsEiJd6gKaHbRlFxNyQe"  # Anna's personal chat
@@ -63,3 +64,24 @@ async def test_a_case_from_a_personal_chat_reaches_the_support_channel_and_back(
         assert last[thread] == "Fall #1 wurde von Anna Becker geschlossen."
         assert last[PERSONAL].startswith("Fall #1 ist geschlossen")
     assert teams.llm.requests == []  # offline summary: no conversation yet, no model asked
+
+
+async def test_with_a_model_the_case_carries_its_summary(kb_dir: Path, sample_kb: KnowledgeBase) -> None:
+    script = [
+        Calls(("search_knowledge", {"query": "E013"})),
+        Text(f"Fehlerstrom zu hoch [{TITLE}, S. 8]."),
+        Text("Anna fragt nach E013 am SF-5000TL; Nik nannte den Fehlerstrom."),
+    ]
+    async with serving(kb_dir, sample_kb, script, NIK_SUPPORT_CHAT=f"teams:{CHANNEL}") as teams:
+        fake = teams.fake
+        assert (await teams.post(fake.activity("conversation_update_install")))[0] == 201
+        assert (await teams.post(fake.activity("personal_message")))[0] == 201
+        await fake.wait_for(lambda: len(fake.messages()) == 2, timeout=30)
+        assert (await teams.post(fake.activity("personal_message", id="p9", text="support")))[0] == 201
+        await fake.wait_for(lambda: len(fake.messages()) == 4, timeout=30)
+        await teams.nik.dispatcher.drain()
+    case = next(s for s in fake.messages()[2:] if s.conversation_id == CHANNEL)
+    assert "Anna fragt nach E013 am SF-5000TL; Nik nannte den Fehlerstrom." in case.text
+    assert f"Zitierte Seiten: {TITLE}, S. 8" in case.text
+    summarized = str(teams.llm.requests[-1]["messages"])
+    assert "Was bedeutet E013?" in summarized and teams.llm.remaining == 0
