@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, Select, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.db import dialect_insert, write_transaction
@@ -221,9 +221,9 @@ class Cases:
             )
         return int(result.rowcount)
 
-    async def _one(self, stmt: object) -> Case | None:
+    async def _one(self, stmt: Select[*tuple[Any, ...]]) -> Case | None:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(stmt)).one_or_none()  # type: ignore[call-overload]
+            row = (await conn.execute(stmt)).one_or_none()
         return None if row is None else _case(row)
 
 
@@ -239,9 +239,8 @@ def _closed(receipt: Receipt | None) -> None:
         receipt.closed.set()
 
 
-def _case(row: Row[tuple[object, ...]] | object) -> Case:
-    r = cast(Row[tuple[object, ...]], row)
-    m = r._mapping
+def _case(row: Row[*tuple[Any, ...]]) -> Case:
+    m = row._mapping
     return Case(
         number=int(m["number"]),
         chat=ChatKey(str(m["platform"]), str(m["chat_id"]), str(m["thread_key"]) or None),
