@@ -203,3 +203,19 @@ def _labels(params: dict[str, Any]) -> list[list[str]]:
 
 def _midnight() -> datetime:
     return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+async def test_an_unreachable_support_chat_is_said_and_the_next_try_opens_a_new_case(
+    sample_kb: KnowledgeBase, kb_dir: Path
+) -> None:
+    async with FakeTelegram() as api, serving(support_settings(kb_dir, api), sample_kb) as server:
+        api.fail_next("sendMessage", 400, description="Bad Request: chat not found")
+        api.push(api.message(ANNA, text="/support Hilfe"))
+        await api.wait_for(lambda: bool(api.texts(ANNA)))
+        await settled(api, server)
+        assert "Support ist gerade nicht erreichbar" in api.texts(ANNA)[0]
+        failed = await server.nik.support.cases.by_number(1)
+        assert failed is not None and failed.status == "failed" and failed.words == "Hilfe"
+        api.push(api.message(ANNA, text="/support Hilfe"))
+        await api.wait_for(lambda: len(api.texts(SUPPORT)) == 2)  # the refused attempt is in the log too
+        assert "Support-Fall #2" in api.texts(SUPPORT)[1] and "Fall <b>#2</b>" in api.texts(ANNA)[1]
