@@ -4,8 +4,10 @@ post's thread reaches the technician, follow-ups land in the thread, ``done`` cl
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+from PIL import Image
 from teams_harness import TITLE, serving
 
 from fakes import Calls, Text
@@ -49,18 +51,35 @@ async def test_a_case_from_a_personal_chat_reaches_the_support_channel_and_back(
             and relayed.text == "Support (Ben Krüger): Bitte ein Foto vom Typenschild"
         )
 
+        # a photo in the thread reaches Anna inline, as a stripped JPEG
+        fake.images["label.png"] = _png()
+        photo = fake.activity(
+            "channel_thread",
+            id="c2",
+            text="<at>Nik</at> So sieht das Typenschild aus",
+            conversation={"isGroup": True, "conversationType": "channel", "id": thread},
+            replyToId=case.id,
+            attachments=[{"contentType": "image/*", "contentUrl": f"{fake.url}/attachments/label.png"}],
+        )
+        assert (await teams.post(photo))[0] == 201
+        await fake.wait_for(lambda: len(fake.messages()) == 5)
+        shown = fake.messages()[4]
+        [image] = shown.activity["attachments"]
+        assert shown.conversation_id == PERSONAL and shown.text == "Support (Ben Krüger): So sieht das Typenschild aus"
+        assert image["contentType"] == "image/jpeg" and image["contentUrl"].startswith("data:image/jpeg;base64,")
+
         # Anna's next message lands in the case thread; Nik does not answer it
         assert (await teams.post(fake.activity("personal_message", id="p2", text="Kommt gleich")))[0] == 201
-        await fake.wait_for(lambda: len(fake.messages()) == 5)
+        await fake.wait_for(lambda: len(fake.messages()) == 6)
         await teams.nik.dispatcher.drain()
-        follow_up = fake.messages()[4]
+        follow_up = fake.messages()[5]
         assert follow_up.conversation_id == thread and follow_up.text == "#1 Anna Becker: Kommt gleich"
 
         # "done" (the manifest's command, no slash) closes the case; the thread is told
         assert (await teams.post(fake.activity("personal_message", id="p3", text="done")))[0] == 201
-        await fake.wait_for(lambda: len(fake.messages()) == 7)
+        await fake.wait_for(lambda: len(fake.messages()) == 8)
         await teams.nik.dispatcher.drain()
-        last = {s.conversation_id: s.text for s in fake.messages()[5:]}
+        last = {s.conversation_id: s.text for s in fake.messages()[6:]}
         assert last[thread] == "Fall #1 wurde von Anna Becker geschlossen."
         assert last[PERSONAL].startswith("Fall #1 ist geschlossen")
     assert teams.llm.requests == []  # offline summary: no conversation yet, no model asked
@@ -85,3 +104,9 @@ async def test_with_a_model_the_case_carries_its_summary(kb_dir: Path, sample_kb
     assert f"Zitierte Seiten: {TITLE}, S. 8" in case.text
     summarized = str(teams.llm.requests[-1]["messages"])
     assert "Was bedeutet E013?" in summarized and teams.llm.remaining == 0
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), "white").save(out, format="PNG")
+    return out.getvalue()
