@@ -1,5 +1,6 @@
 """Slash commands, platform-free, German UI: ``/help``, ``/new``, ``/docs``, ``/search``,
-``/page``, and for admins ``/reindex`` and ``/status``.
+``/page``, and for admins ``/reindex`` and ``/status`` (the support desk takes ``/support``,
+``/cases``, ``/done``; the conversation ``/nik``).
 
 ``parse_command`` reads ``/name@botname args`` from a message's text; ``Commands.run``
 turns one command into its replies. Admin commands check ``platform:user_id``
@@ -43,6 +44,8 @@ oder antworten auf eine meiner Nachrichten.
 /docs – welche Handbücher ich kenne
 /search TEXT – Fundstellen in den Handbüchern
 /page HANDBUCH SEITE – eine Handbuchseite als Bild
+/support TEXT – Ihr Anliegen an einen Menschen vom Support übergeben; /done schließt den Fall, \
+/nik FRAGE fragt währenddessen mich
 /status, /reindex – nur für Administratoren"""
 
 UNKNOWN = "Diesen Befehl kenne ich nicht. /help zeigt, was ich kann."
