@@ -14,7 +14,7 @@ from test_telegram_serve import GROUP, QUESTION, settled
 
 from bot.voice.intake import EMPTY, NOT_CONFIGURED
 from bot.voice.transcriber import UNAVAILABLE
-from fakes import ScriptedOpenAI, Status, Transcript
+from fakes import Calls, ScriptedOpenAI, Status, Text, Transcript
 from knowledge.service import KnowledgeBase
 from ogg import ogg_opus
 from storage.store import ChatKey
@@ -132,3 +132,25 @@ async def test_a_caption_on_a_document_or_video_is_answered_as_the_question(
         await settled(api, server)
     answers = api.texts(PRIVATE)
     assert len(answers) == 2 and all("E013" in a and "Quellen" in a for a in answers)
+
+
+async def test_a_voice_note_answers_nik_s_question_back(sample_kb: KnowledgeBase, kb_dir: Path) -> None:
+    ask = Calls(("ask_user_clarification", {"question": "Welches Gerät?", "options": ["SF-5000TL", "SF-3000TL"]}))
+    script = [ask, Text("Beim SF-3000TL: 4 mm².")]
+    async with ScriptedOpenAI(script, speech=[Transcript("Das SF-3000TL.")]) as llm, FakeTelegram() as api:
+        settings = settings_for(
+            kb_dir, api, OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="sk-test", NIK_STT_MODEL="whisper-1"
+        )
+        async with serving(settings, sample_kb) as server:
+            api.push(api.message(PRIVATE, text="Welcher Querschnitt?"))
+            await api.wait_for(lambda: bool(api.texts(PRIVATE)))
+            api.push(api.voice(PRIVATE, ogg_opus(1.0)))
+            await api.wait_for(lambda: len(api.texts(PRIVATE)) >= 3)
+            await server.nik.dispatcher.drain()
+    asked, heard, answer = api.texts(PRIVATE)
+    assert (
+        asked == "Welches Gerät?" and heard == "🎤 Verstanden: „Das SF-3000TL.“" and answer.startswith("Beim SF-3000TL")
+    )
+    [tool_reply] = [m for m in llm.requests[1]["messages"] if m["role"] == "tool"]
+    assert tool_reply["content"] == "Das SF-3000TL."  # the transcript resumed the paused turn
+    assert llm.transcriptions[0].authorization == "Bearer sk-test"
