@@ -4,7 +4,9 @@ A bad call (malformed JSON, unknown key, wrong type, too long, unknown tool) nev
 raises: it becomes an error text the model reads as the tool result, so it can
 correct itself. ``ask_user_clarification`` is not executed here: it ends the turn
 (``parse_clarification`` only checks its arguments). The pages tools returned are
-remembered, so the answer's ``[Title, S. N]`` can be matched to real citations.
+remembered, so the answer's ``[Title, S. N]`` can be matched to real citations
+(with the start of the page as their preview). ``ToolBox.status`` words a call for the
+chat while it runs ("🔎 Suche: E013", "📖 Lese Handbuch …, S. 8").
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ HIT_CHARS = 1200
 DOCUMENT_CHARS = 12_000
 MAX_PAGES = 30
 MAX_OPTIONS = 6
+STATUS_CHARS = 60  # a status line's query or manual title, at most
+EXCERPT_CHARS = 300  # a citation's preview text, at most
 
 TOOLS: list[dict[str, Any]] = [
     {
@@ -173,6 +177,23 @@ class ToolBox:
         except KnowledgeError as err:
             return f"Error: {err}"
 
+    def status(self, name: str, raw: str) -> str | None:
+        """What the chat is shown while the call ``name(raw)`` runs ("Suche: E013"); None for
+        a call that ends the turn or whose arguments are unusable (the model gets the error)."""
+        try:
+            if name == SEARCH:
+                args = _arguments(raw, _SEARCH_ARGS)
+                product = f" ({_one_line(args['product'], 40)})" if args.get("product") else ""
+                return f"🔎 Suche: {_one_line(args['query'], STATUS_CHARS)}{product}"
+            if name == FULL_DOCUMENT:
+                args = _arguments(raw, _DOCUMENT_ARGS)
+                titles = {c.file: c.title for c in self.seen.values()}
+                manual = titles.get(args["file"]) or Path(args["file"]).stem
+                return f"📖 Lese Handbuch {_one_line(manual, STATUS_CHARS)}{_pages(args.get('pages'))}"
+        except _BadCall:
+            return None
+        return None
+
     def cited(self, text: str) -> tuple[Citation, ...]:
         """The pages ``text`` cites as ``[Title, S. N]`` that tools returned this turn, in order."""
         found: dict[Citation, None] = {}
@@ -186,7 +207,7 @@ class ToolBox:
         result = await asyncio.to_thread(self._knowledge.search, args["query"], SEARCH_HITS, args.get("product"))
         hits = []
         for passage in result.passages:
-            self._remember(Citation(passage.file, passage.title, passage.page))
+            self._remember(Citation(passage.file, passage.title, passage.page, _excerpt(passage.text)))
             text = _cut(passage.text, HIT_CHARS)
             hits.append({"title": passage.title, "file": passage.file, "page": passage.page, "text": text})
         payload: dict[str, Any] = {"confident": result.confident, "hits": hits}
@@ -214,7 +235,7 @@ class ToolBox:
             text = _cut(page.text, budget)
             truncated = truncated or len(text) < len(page.text)
             budget -= len(text)
-            self._remember(Citation(info.file, info.title, page.number))
+            self._remember(Citation(info.file, info.title, page.number, _excerpt(page.text)))
             out.append({"page": page.number, "text": text})
         payload = {"title": info.title, "file": info.file, "pages": out, "truncated": truncated}
         return json.dumps(payload, ensure_ascii=False)
@@ -230,6 +251,26 @@ def _find(docs: list[DocumentInfo], file: str) -> DocumentInfo | None:
         if wanted in (name, Path(name).name, Path(name).stem, doc.title.lower()):
             return doc
     return None
+
+
+def _excerpt(text: str) -> str:
+    """The start of a page's text on one line: a cited source's preview."""
+    return _one_line(text, EXCERPT_CHARS)
+
+
+def _one_line(text: str, limit: int) -> str:
+    return _cut(" ".join(text.split()), limit)
+
+
+def _pages(pages: list[int] | None) -> str:
+    """The pages part of a status line: ", S. 8", ", S. 8–10" or ", S. 3, 5, 9 …"."""
+    if not pages:
+        return ""
+    ordered = sorted(set(pages))
+    if len(ordered) > 1 and ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f", S. {ordered[0]}–{ordered[-1]}"
+    shown = ", ".join(str(p) for p in ordered[:4])
+    return f", S. {shown}" + (" …" if len(ordered) > 4 else "")
 
 
 def _norm(title: str) -> str:
