@@ -77,8 +77,13 @@ async def test_full_document_pages_are_read_and_citable(sample_kb: KnowledgeBase
     pages = json.loads(tool_results(api.requests[1])["call_1"])
     assert [p["page"] for p in pages["pages"]] == [7] and "0815" in pages["pages"][0]["text"]
     assert result.reply == Answer(
-        f"Das Passwort ist 0815 [{TITLE}, S. 7].", (Citation(SAMPLE_NAME, TITLE, 7),), "answer", ask_feedback=True
+        f"Das Passwort ist 0815 [{TITLE}, S. 7].",
+        (Citation(SAMPLE_NAME, TITLE, 7),),
+        "answer",
+        ask_feedback=True,
+        ai_generated=True,
     )
+    assert "0815" in result.reply.citations[0].excerpt  # the page's text, for a source preview
 
 
 @pytest.mark.parametrize("roundtrip", [False, True])
@@ -126,7 +131,7 @@ async def test_a_bad_call_is_an_error_for_the_model_and_the_loop_goes_on(
 ) -> None:
     async with agent_for(sample_kb, [Calls(call), Text("Dazu finde ich nichts.")]) as (agent, api):
         result = await agent.answer(Turn("Frage"))
-    assert result.reply == Answer("Dazu finde ich nichts.", (), "answer", ask_feedback=True)
+    assert result.reply == Answer("Dazu finde ich nichts.", (), "answer", ask_feedback=True, ai_generated=True)
     content = tool_results(api.requests[1])["call_1"]
     assert content.startswith("Error:") and error in content
 

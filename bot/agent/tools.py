@@ -5,7 +5,7 @@ raises: it becomes an error text the model reads as the tool result, so it can
 correct itself. ``ask_user_clarification`` is not executed here: it ends the turn
 (``parse_clarification`` only checks its arguments). The pages tools returned are
 remembered, so the answer's ``[Title, S. N]`` can be matched to real citations
-(with the start of the page as their preview). ``ToolBox.status`` words a call for the
+(with the page's lines closest to the citing sentence as their preview). ``ToolBox.status`` words a call for the
 chat while it runs ("🔎 Suche: E013", "📖 Lese Handbuch …, S. 8").
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from bot.core.messages import Citation, Clarification
 from knowledge.errors import KnowledgeError
 from knowledge.models import DocumentInfo
 from knowledge.service import KnowledgeBase
+from knowledge.text import best_lines
 
 SEARCH = "search_knowledge"
 FULL_DOCUMENT = "get_full_document"
@@ -35,6 +36,8 @@ MAX_PAGES = 30
 MAX_OPTIONS = 6
 STATUS_CHARS = 60  # a status line's query or manual title, at most
 EXCERPT_CHARS = 300  # a citation's preview text, at most
+EXCERPT_LINES = 3  # the page lines a preview quotes
+CONTEXT_CHARS = 300  # the answer text before a label that picks those lines
 
 TOOLS: list[dict[str, Any]] = [
     {
@@ -160,6 +163,7 @@ class ToolBox:
     def __init__(self, knowledge: KnowledgeBase, seen: list[Citation] | None = None) -> None:
         self._knowledge = knowledge
         self.seen: dict[tuple[str, int], Citation] = {}
+        self._texts: dict[tuple[str, int], str] = {}  # the text tools returned of each page
         for citation in seen or ():
             self._remember(citation)
 
@@ -195,19 +199,24 @@ class ToolBox:
         return None
 
     def cited(self, text: str) -> tuple[Citation, ...]:
-        """The pages ``text`` cites as ``[Title, S. N]`` that tools returned this turn, in order."""
+        """The pages ``text`` cites as ``[Title, S. N]`` that tools returned this turn, in order,
+        each with the page's lines closest to the words before its first label as the excerpt."""
         found: dict[Citation, None] = {}
-        for title, page in _CITED.findall(text):
-            citation = self.seen.get((_norm(title), int(page)))
-            if citation is not None:
-                found.setdefault(citation, None)
+        for label in _CITED.finditer(text):
+            key = (_norm(label.group(1)), int(label.group(2)))
+            citation = self.seen.get(key)
+            if citation is None or citation in found:
+                continue
+            before = text[max(0, label.start() - CONTEXT_CHARS) : label.start()]
+            lines = best_lines(self._texts.get(key, ""), before, EXCERPT_LINES)
+            found[replace(citation, excerpt=_excerpt(" ".join(lines))) if lines else citation] = None
         return tuple(found)
 
     async def _search(self, args: dict[str, Any]) -> str:
         result = await asyncio.to_thread(self._knowledge.search, args["query"], SEARCH_HITS, args.get("product"))
         hits = []
         for passage in result.passages:
-            self._remember(Citation(passage.file, passage.title, passage.page, _excerpt(passage.text)))
+            self._remember(Citation(passage.file, passage.title, passage.page, _excerpt(passage.text)), passage.text)
             text = _cut(passage.text, HIT_CHARS)
             hits.append({"title": passage.title, "file": passage.file, "page": passage.page, "text": text})
         payload: dict[str, Any] = {"confident": result.confident, "hits": hits}
@@ -235,13 +244,16 @@ class ToolBox:
             text = _cut(page.text, budget)
             truncated = truncated or len(text) < len(page.text)
             budget -= len(text)
-            self._remember(Citation(info.file, info.title, page.number, _excerpt(page.text)))
+            self._remember(Citation(info.file, info.title, page.number, _excerpt(page.text)), page.text)
             out.append({"page": page.number, "text": text})
         payload = {"title": info.title, "file": info.file, "pages": out, "truncated": truncated}
         return json.dumps(payload, ensure_ascii=False)
 
-    def _remember(self, citation: Citation) -> None:
-        self.seen.setdefault((_norm(citation.title), citation.page), citation)
+    def _remember(self, citation: Citation, text: str = "") -> None:
+        key = (_norm(citation.title), citation.page)
+        self.seen.setdefault(key, citation)
+        if len(text) > len(self._texts.get(key, "")):
+            self._texts[key] = text
 
 
 def _find(docs: list[DocumentInfo], file: str) -> DocumentInfo | None:
