@@ -10,7 +10,8 @@ One aiohttp server plays every Microsoft endpoint:
   start without text or not numbered 1 (400), a streaming text that does not extend
   the last one or an informative update after it (400), a request sooner than
   ``stream_every`` after the previous one (429, counted in ``throttled``), any request
-  to a finished stream or past ``stream_seconds`` (403 ``ContentStreamNotAllowed``);
+  to a finished stream, past ``stream_seconds`` or after the user pressed Stop
+  (``stop_after`` updates; 403 ``ContentStreamNotAllowed``);
   an out-of-order sequence is dropped (202 ``ContentStreamSequenceOrderPreConditionFailed``);
 * the login service: ``POST /{tenant}/oauth2/v2.0/token`` (recorded in ``token_requests``);
 * the OpenID metadata and JWKS of a locally generated RSA key (``sign`` makes tokens);
@@ -113,6 +114,7 @@ class FakeBotFramework:
     stream_seconds: float = 120.0  # a stream's lifetime
     throttled: int = 0  # streaming requests refused with 429
     refused: list[tuple[int, str]] = field(default_factory=list)  # (status, text) of refused streaming requests
+    stop_after: int | None = None  # the user presses Stop once a stream has had this many updates
     _streams: dict[str, _Stream] = field(default_factory=dict)
     _key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
     _runner: web.AppRunner | None = None
@@ -265,6 +267,8 @@ class FakeBotFramework:
         if stream.done:
             message = "Content stream is not allowed on an already completed streamed message"
             return _refuse(403, "ContentStreamNotAllowed", message)
+        if self.stop_after is not None and stream.sequence >= self.stop_after:
+            return _refuse(403, "ContentStreamNotAllowed", "Content stream was cancelled by user.")
         if now - stream.started > self.stream_seconds:
             return _refuse(403, "ContentStreamNotAllowed", "Content stream finished due to exceeded streaming time.")
         if now - stream.last < self.stream_every:

@@ -14,6 +14,7 @@ from teams_harness import TITLE, serving
 
 from fakes import Calls, Text
 from knowledge.service import KnowledgeBase
+from storage.store import ChatKey
 
 FILE = "SolarFux_SF-5000TL_Handbuch.pdf"
 ANSWER = (
@@ -22,6 +23,8 @@ ANSWER = (
     f"Feuchtigkeit [{TITLE}, S. 8]. Tritt der Fehler erneut auf, den Service verständigen."
 )
 MESSAGE = "https://schema.org/Message"
+PERSONAL = "a:1Xq9w8Bf7Wk3hOz2Lr5nV0cYpT4uMsEiJd6gKaHbRlFxNyQe"
+SEARCH = Calls(("search_knowledge", {"query": "E013"}))
 
 
 def info(sent: Sent) -> dict[str, Any]:
@@ -157,3 +160,37 @@ async def test_where_teams_refuses_to_stream_the_answer_is_a_normal_message(
     [update] = teams.fake.updates
     assert update.reply_to == "bot-1" and update.text.startswith("Laut Handbuch:")
     assert stream_info(update.activity) is None and message_entity(update) is not None
+
+
+async def test_text_that_does_not_extend_the_stream_is_not_streamed(kb_dir: Path, sample_kb: KnowledgeBase) -> None:
+    shown = asyncio.Event()
+    script = [
+        Calls(("search_knowledge", {"query": "E013"}), content="Einen Moment, ich schaue im Handbuch nach."),
+        Text(f"Fehlerstrom zu hoch [{TITLE}, S. 8].", until=shown),
+    ]
+    async with serving(kb_dir, sample_kb, script) as teams:
+        assert (await teams.post(teams.fake.activity("personal_message")))[0] == 201
+        await teams.fake.wait_for(lambda: any(s.text.startswith("Einen Moment") for s in teams.fake.streamed()))
+        shown.set()
+        await teams.fake.wait_for(lambda: bool(teams.fake.messages()))
+        await teams.nik.dispatcher.drain()
+    *updates, final = teams.fake.streamed()
+    streamed = [u.text for u in updates if info(u)["streamType"] == "streaming"]
+    assert streamed == ["Einen Moment, ich schaue im Handbuch nach."]  # the model's new text did not follow
+    assert final.text.startswith("Fehlerstrom zu hoch [1].") and teams.fake.refused == []
+
+
+async def test_after_the_user_pressed_stop_nothing_more_is_sent_but_the_turn_is_kept(
+    kb_dir: Path, sample_kb: KnowledgeBase
+) -> None:
+    async with serving(kb_dir, sample_kb, [SEARCH, Text(ANSWER)]) as teams:
+        teams.fake.stop_after = 1  # Stop pressed right after the first update
+        assert (await teams.post(teams.fake.activity("personal_message")))[0] == 201
+        await teams.fake.wait_for(lambda: bool(teams.fake.refused))
+        await teams.nik.dispatcher.drain()
+        history = await teams.nik.store.turn_state(ChatKey("teams", PERSONAL), 6)
+    [start] = teams.fake.streamed()
+    assert start.text == "Ich suche in den Handbüchern…"
+    assert [status for status, _ in teams.fake.refused] == [403]  # one refused update, then silence
+    assert teams.fake.messages() == [] and teams.fake.updates == []
+    assert [m.role for m in history.history] == ["user", "assistant"]  # the answer is still stored
