@@ -61,6 +61,7 @@ class Stream:
         self._clock = clock
         self._lock = asyncio.Lock()  # one request at a time, in order
         self._timer: asyncio.Task[None] | None = None
+        self._last = -float("inf")  # when the previous request was answered (the next stream's too)
         self.allowed = True  # False once Teams refused to stream in this chat
         self.stopped = False  # the user pressed Stop: this stream sends nothing more
         self._reset()
@@ -69,7 +70,6 @@ class Stream:
         self._id: str | None = None
         self._sequence = 0
         self._started = 0.0
-        self._last = -float("inf")  # when the previous request was answered
         self._shown = ""  # the streamed text Teams shows
         self._pending: tuple[StreamType, str] | None = None
         self._quiet = False  # no more updates in this stream (an update failed); the final still goes
@@ -109,7 +109,10 @@ class Stream:
                 await self._replace(activity, stream_id)
             else:
                 await self._pace()
-                await self._final(activity, stream_id)
+                try:
+                    await self._final(activity, stream_id)
+                finally:
+                    self._last = self._clock()
             self._reset()
         return True
 
