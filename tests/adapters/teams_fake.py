@@ -115,6 +115,7 @@ class FakeBotFramework:
     throttled: int = 0  # streaming requests refused with 429
     refused: list[tuple[int, str]] = field(default_factory=list)  # (status, text) of refused streaming requests
     stop_after: int | None = None  # the user presses Stop once a stream has had this many updates
+    streaming_allowed: bool = True  # False: Teams refuses to stream to this bot (403)
     _streams: dict[str, _Stream] = field(default_factory=dict)
     _key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
     _runner: web.AppRunner | None = None
@@ -255,6 +256,8 @@ class FakeBotFramework:
         kind = info.get("streamType", "streaming")
         stream_id = info.get("streamId")
         if stream_id is None:
+            if not self.streaming_allowed:
+                return _refuse(403, "ContentStreamNotAllowed", "Content stream is not allowed")
             if body.get("type") != "typing" or kind == "final" or info.get("streamSequence") != 1:
                 return _refuse(400, "BadRequest", "A stream starts with a typing activity numbered 1")
             if not body.get("text"):

@@ -194,3 +194,18 @@ async def test_after_the_user_pressed_stop_nothing_more_is_sent_but_the_turn_is_
     assert [status for status, _ in teams.fake.refused] == [403]  # one refused update, then silence
     assert teams.fake.messages() == [] and teams.fake.updates == []
     assert [m.role for m in history.history] == ["user", "assistant"]  # the answer is still stored
+
+
+async def test_where_streaming_is_not_allowed_the_chat_gets_typing_and_one_message(
+    kb_dir: Path, sample_kb: KnowledgeBase
+) -> None:
+    async with serving(kb_dir, sample_kb, [SEARCH, Text(ANSWER)]) as teams:
+        teams.fake.streaming_allowed = False
+        assert (await teams.post(teams.fake.activity("personal_message")))[0] == 201
+        await teams.fake.wait_for(lambda: bool(teams.fake.messages()))
+        await teams.nik.dispatcher.drain()
+    assert [status for status, _ in teams.fake.refused] == [403]  # the first update only, never again
+    assert teams.fake.streamed() == []
+    [answer] = teams.fake.messages()
+    assert answer.text.startswith("E013 bedeutet") and check_citations(answer)["additionalType"]
+    assert any(s.type == "typing" and stream_info(s.activity) is None for s in teams.fake.sent)  # plain typing
