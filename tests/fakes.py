@@ -26,27 +26,36 @@ from aiohttp import BodyPartReader, web
 
 @dataclass(frozen=True, slots=True)
 class Text:
-    """A final assistant message; with ``until``, sent only once the test sets that event."""
+    """A final assistant message; with ``until``, sent only once the test sets that event;
+    with ``midway`` (streaming), its first half is sent, the rest once the test sets that one."""
 
     content: str
     delay: float = 0.0
     until: asyncio.Event | None = field(default=None, compare=False)
+    midway: asyncio.Event | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True, init=False)
 class Calls:
-    """An assistant message with tool calls: (name, arguments as a dict or raw JSON text)."""
+    """An assistant message with tool calls: (name, arguments as a dict or raw JSON text);
+    with ``until``, sent only once the test sets that event."""
 
     calls: tuple[tuple[str, dict[str, Any] | str], ...]
     content: str | None = None
     delay: float = 0.0
+    until: asyncio.Event | None = field(default=None, compare=False)
 
     def __init__(
-        self, *calls: tuple[str, dict[str, Any] | str], content: str | None = None, delay: float = 0.0
+        self,
+        *calls: tuple[str, dict[str, Any] | str],
+        content: str | None = None,
+        delay: float = 0.0,
+        until: asyncio.Event | None = None,
     ) -> None:
         object.__setattr__(self, "calls", calls)
         object.__setattr__(self, "content", content)
         object.__setattr__(self, "delay", delay)
+        object.__setattr__(self, "until", until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +133,7 @@ class ScriptedOpenAI:
         step = self.script.pop(0)
         if step.delay:
             await asyncio.sleep(step.delay)
-        if isinstance(step, Text) and step.until is not None:
+        if isinstance(step, Text | Calls) and step.until is not None:
             await step.until.wait()
         if isinstance(step, Status):
             response = _error(step.code, f"scripted HTTP {step.code}")
@@ -140,7 +149,8 @@ class ScriptedOpenAI:
             message["tool_calls"] = [self._call(name, args) for name, args in step.calls]
             finish = "tool_calls"
         if body.get("stream"):
-            return await self._stream(request, body, message, finish)
+            midway = step.midway if isinstance(step, Text) else None
+            return await self._stream(request, body, message, finish, midway)
         return web.json_response(
             {
                 "id": f"chatcmpl-{len(self.requests)}",
@@ -188,10 +198,16 @@ class ScriptedOpenAI:
         return {"id": f"call_{self._ids}", "type": "function", "function": {"name": name, "arguments": raw}}
 
     async def _stream(
-        self, request: web.Request, body: dict[str, Any], message: dict[str, Any], finish: str
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        message: dict[str, Any],
+        finish: str,
+        midway: asyncio.Event | None = None,
     ) -> web.StreamResponse:
         """SSE chunks: the content (or each tool call) as deltas, then the finish reason, the usage
-        when ``stream_options.include_usage`` asks for it, then [DONE]."""
+        when ``stream_options.include_usage`` asks for it, then [DONE]. With ``midway`` the
+        chunks of the content's second half wait for that event."""
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         base = {
@@ -201,7 +217,17 @@ class ScriptedOpenAI:
             "model": body.get("model", "scripted"),
         }
         deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
-        for piece in self._pieces(message.get("content") or ""):
+        content = message.get("content") or ""
+        half = len(content) // 2 if midway is not None else len(content)
+        for piece in self._pieces(content[:half]):
+            deltas.append({"content": piece})
+        if midway is not None:
+            for delta in deltas:
+                chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            await midway.wait()
+            deltas = []
+        for piece in self._pieces(content[half:]):
             deltas.append({"content": piece})
         for index, call in enumerate(message.get("tool_calls", ())):
             pieces = self._pieces(call["function"]["arguments"])

@@ -14,7 +14,7 @@ import pytest
 from bot.agent.agent import PHOTO_GONE, LlmAgent
 from bot.agent.llm import LlmClient
 from bot.agent.prompts import SYSTEM_PROMPT
-from bot.agent.tools import TOOL_NAMES, TOOLS
+from bot.agent.tools import CLARIFY, FULL_DOCUMENT, SEARCH, STATUS_CHARS, TOOL_NAMES, TOOLS, ToolBox
 from bot.core.messages import Answer, Citation, Clarification, ImageInput
 from bot.core.turn import HistoryItem, Turn
 from bot.errors import LlmUnavailable
@@ -77,8 +77,13 @@ async def test_full_document_pages_are_read_and_citable(sample_kb: KnowledgeBase
     pages = json.loads(tool_results(api.requests[1])["call_1"])
     assert [p["page"] for p in pages["pages"]] == [7] and "0815" in pages["pages"][0]["text"]
     assert result.reply == Answer(
-        f"Das Passwort ist 0815 [{TITLE}, S. 7].", (Citation(SAMPLE_NAME, TITLE, 7),), "answer", ask_feedback=True
+        f"Das Passwort ist 0815 [{TITLE}, S. 7].",
+        (Citation(SAMPLE_NAME, TITLE, 7),),
+        "answer",
+        ask_feedback=True,
+        ai_generated=True,
     )
+    assert "0815" in result.reply.citations[0].excerpt  # the page's text, for a source preview
 
 
 @pytest.mark.parametrize("roundtrip", [False, True])
@@ -126,7 +131,7 @@ async def test_a_bad_call_is_an_error_for_the_model_and_the_loop_goes_on(
 ) -> None:
     async with agent_for(sample_kb, [Calls(call), Text("Dazu finde ich nichts.")]) as (agent, api):
         result = await agent.answer(Turn("Frage"))
-    assert result.reply == Answer("Dazu finde ich nichts.", (), "answer", ask_feedback=True)
+    assert result.reply == Answer("Dazu finde ich nichts.", (), "answer", ask_feedback=True, ai_generated=True)
     content = tool_results(api.requests[1])["call_1"]
     assert content.startswith("Error:") and error in content
 
@@ -241,3 +246,13 @@ async def test_a_long_summary_is_cut_to_120_words(sample_kb: KnowledgeBase) -> N
     async with agent_for(sample_kb, [Text("wort " * 300)]) as (agent, _):
         summary = await agent.summarize(None, (HistoryItem("user", "x"),))
     assert summary is not None and len(summary.split()) <= 121
+
+
+def test_tool_steps_are_worded_for_the_chat_and_unusable_calls_are_not(sample_kb: KnowledgeBase) -> None:
+    tools = ToolBox(sample_kb)
+    assert tools.status(SEARCH, '{"query": "E013"}') == "🔎 Suche: E013"
+    assert tools.status(FULL_DOCUMENT, '{"file": "a/b.pdf", "pages": [9, 3, 5]}') == "📖 Lese Handbuch b, S. 3, 5, 9"
+    long = tools.status(SEARCH, json.dumps({"query": "Isolationsfehler " * 10}))
+    assert long is not None and len(long) <= len("🔎 Suche: ") + STATUS_CHARS and long.endswith("…")
+    assert tools.status(SEARCH, '{"query": 5}') is None and tools.status(SEARCH, "{") is None
+    assert tools.status(CLARIFY, '{"question": "Welches Gerät?"}') is None

@@ -1,5 +1,6 @@
 """Streaming: the LLM client reassembles server-sent deltas and reports the text so far;
-the conversation core forwards it as ``Partial`` replies in private chats only."""
+the conversation core forwards it as ``Partial`` replies, and the agent's tool steps as
+``Status`` replies, in private chats only."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bot.config import load_settings
 from bot.core.commands import Commands
 from bot.core.conversation import APOLOGY, Conversation
 from bot.core.messages import Answer, IncomingMessage, Partial, Reply
+from bot.core.messages import Status as StatusReply
 from bot.core.turn import EngineResult, HistoryItem, Turn
 from bot.runtime.composition import open_nik
 from fakes import Calls, ScriptedOpenAI, Status, Step, Text
@@ -92,6 +94,8 @@ async def test_a_private_chat_sees_partials_before_the_cited_answer(llm_env: pyt
     answers = [i for i, r in enumerate(replies) if isinstance(r, Answer)]
     partials = [i for i, r in enumerate(replies) if isinstance(r, Partial)]
     assert len(answers) == 1 and partials and max(partials) < answers[0]
+    steps = [(i, r) for i, r in enumerate(replies) if isinstance(r, StatusReply)]
+    assert [r.text for _, r in steps] == ["🔎 Suche: E013"] and steps[0][0] < min(partials)
     answer = replies[answers[0]]
     last = replies[partials[-1]]
     assert isinstance(answer, Answer) and isinstance(last, Partial)
@@ -104,7 +108,7 @@ async def test_a_group_gets_no_partials(llm_env: pytest.MonkeyPatch) -> None:
         "telegram", "group-1", "u-7", "Tom", "m1", "Was bedeutet E013?", is_group=True, mentions_bot=True
     )
     replies = await turn(llm_env, message)
-    assert not any(isinstance(r, Partial) for r in replies)
+    assert not any(isinstance(r, Partial | StatusReply) for r in replies)
     answers = [r for r in replies if isinstance(r, Answer)]
     assert len(answers) == 1 and answers[0].text == LONG and answers[0].citations
 

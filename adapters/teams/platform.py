@@ -44,6 +44,7 @@ from adapters.teams.auth import (
     credentials_factory,
 )
 from adapters.teams.render import Renderer, text_activity
+from adapters.teams.stream import EVERY
 from adapters.teams.translate import (
     PLATFORM,
     THREAD_MARK,
@@ -88,11 +89,14 @@ IMAGE_FAILED = "Ein Bild konnte ich nicht laden – bitte schicken Sie es noch e
 class TeamsPlatform:
     name = PLATFORM
 
-    def __init__(self, nik: Nik, *, cloud: Cloud = PUBLIC_CLOUD, typing_every: float = 3.0) -> None:
+    def __init__(
+        self, nik: Nik, *, cloud: Cloud = PUBLIC_CLOUD, typing_every: float = 3.0, stream_every: float | None = EVERY
+    ) -> None:
         settings = nik.settings
         self._nik = nik
         self._app_id = settings.teams_app_id or ""
         self._typing_every = typing_every
+        self._stream_every = stream_every  # personal chats stream at most this often (None: never)
         app_type = settings.teams_app_type.strip().lower()
         if app_type not in APP_TYPES:
             raise ConfigError("TEAMS_APP_TYPE muss MultiTenant, SingleTenant oder UserAssignedMSI sein.")
@@ -272,7 +276,7 @@ class TeamsPlatform:
         async def logic(context: TurnContext) -> None:
             # the continuation activity has a made-up id; replies should answer the user's message
             context.activity.id = reference.activity_id
-            renderer = Renderer(context, typing_every=self._typing_every)
+            renderer = Renderer(context, typing_every=self._typing_every, stream_every=self._stream_every)
             try:
                 await turn(renderer)
             finally:

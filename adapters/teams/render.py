@@ -9,7 +9,13 @@
 * ``Progress``: the first is sent, later ones update that message (also from a later
   turn context: a background job's note passes the message's id on).
 * ``Typing``: a typing indicator, repeated every few seconds until the next message.
-* ``Partial``: not shown (Teams' streaming protocol is not used); the final reply always is.
+* ``Partial`` and ``Status``: in a personal chat, Teams' streaming protocol
+  (``stream.Stream``): "Ich suche in den Handbüchern…" at ``Typing``, each status as
+  a progress note, the growing answer, the next message as the stream's final one.
+  Elsewhere (or where Teams refuses to stream) not shown; the final reply always is.
+* Sources: in personal and group chats the answer's ``[Title, S. N]`` become ``[n]``
+  markers with Teams citation entities and, for an LLM's answer, the "AI generated"
+  label (``entities``); channels, where Teams shows neither, keep the plain list.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ErrorResponseException
 from msrest.exceptions import ClientRequestError
 
+from adapters.teams.entities import message_entity, sources, with_markers
 from adapters.teams.outbound import deliver
+from adapters.teams.stream import Stream
 from adapters.teams.translate import SUBMIT_KEY
 from bot.core.messages import (
     Answer,
@@ -33,6 +41,7 @@ from bot.core.messages import (
     Partial,
     Progress,
     Reply,
+    Status,
     Typing,
     feedback_data,
     option_data,
@@ -44,6 +53,7 @@ TEXT_LIMIT = 24_000  # Teams refuses messages above ~28 KB
 TYPING_EVERY = 3.0
 CARD_VERSION = "1.4"
 SOURCES = "**Quellen:**"
+SEARCHING = "Ich suche in den Handbüchern…"  # a personal chat's stream starts with it
 
 
 def answer_text(answer: Answer) -> str:
@@ -54,13 +64,35 @@ def answer_text(answer: Answer) -> str:
     return _cut(text)
 
 
-def answer_activity(answer: Answer) -> Activity:
-    activity = MessageFactory.text(answer_text(answer))
+def answer_activity(answer: Answer, *, entities: bool = False) -> Activity:
+    """``answer`` as a message; with ``entities`` its sources as ``[n]`` markers and citation
+    entities, and the "AI generated" label when a model wrote it."""
+    if entities:
+        text, positions = cited_text(answer)
+        activity = MessageFactory.text(text)
+        entity = message_entity(answer, positions)
+        activity.entities = [entity] if entity is not None else []
+    else:
+        activity = MessageFactory.text(answer_text(answer))
     activity.text_format = "markdown"
     card = answer_card(answer)
     if card is not None:
         activity.attachments = [card]
     return activity
+
+
+def cited_text(answer: Answer) -> tuple[str, list[int]]:
+    """The answer's text with ``[n]`` markers, the sources listed by number under it (for
+    clients that do not show citations), and the marked numbers."""
+    text, positions = with_markers(answer.text.strip(), answer.citations)
+    listed = sources(answer.citations)
+    if listed:
+        lines = [f"- [{n}] {c.title}, S. {c.page} (`{c.file}`)" for n, c in enumerate(listed, start=1)]
+        text = f"{text}\n\n{SOURCES}\n" + "\n".join(lines)
+    if len(text) > TEXT_LIMIT:  # the cut may take markers with it
+        text = _cut(text)
+        positions = [n for n in positions if f"[{n}]" in text]
+    return text, positions
 
 
 def answer_card(answer: Answer) -> Attachment | None:
@@ -123,30 +155,49 @@ class Renderer:
     """Sends one turn's replies in order; ``close`` stops the typing indicator."""
 
     def __init__(
-        self, context: TurnContext, *, typing_every: float = TYPING_EVERY, progress_id: str | None = None
+        self,
+        context: TurnContext,
+        *,
+        typing_every: float = TYPING_EVERY,
+        progress_id: str | None = None,
+        stream_every: float | None = None,
     ) -> None:
         self._context = context
         self._typing_every = typing_every
+        conversation = context.activity.conversation
+        kind = conversation.conversation_type if conversation is not None else None
+        self._entities = kind != "channel"  # Teams shows citations and the AI label in chats only
+        # streaming in personal chats, at most one request per ``stream_every`` seconds (None: never)
+        self._stream = Stream(context, every=stream_every) if stream_every is not None and kind == "personal" else None
         self._typing: asyncio.Task[None] | None = None
         self.progress_id = progress_id  # the progress message to update (a job's note outlives one renderer)
         self._lock = asyncio.Lock()  # one connector request at a time (typing runs beside)
         self.sent = 0
 
     async def render(self, reply: Reply) -> None:
+        stream = self._stream if self._stream is not None and self._stream.allowed else None
         if isinstance(reply, Typing):
-            self._start_typing()
+            if stream is not None:
+                await stream.inform(SEARCHING)
+            if stream is None or not stream.allowed:
+                self._start_typing()
             return
-        if isinstance(reply, Partial):
+        if isinstance(reply, Partial | Status):
+            if stream is not None:
+                await (stream.grow(reply.text) if isinstance(reply, Partial) else stream.inform(reply.text))
             return
         if isinstance(reply, Progress):
             await self._progress(reply)
             return
         if isinstance(reply, Answer):
-            activity = answer_activity(reply)
+            activity = answer_activity(reply, entities=self._entities)
         elif isinstance(reply, Clarification):
             activity = clarification_activity(reply)
         else:
             activity = page_activity(reply)
+        if stream is not None and await stream.finish(activity):
+            self.sent += 1
+            return
         await self.send(activity)
 
     async def send(self, activity: Activity) -> str | None:
@@ -158,6 +209,8 @@ class Renderer:
 
     async def close(self) -> None:
         await self._stop_typing()
+        if self._stream is not None:
+            await self._stream.close()
 
     async def _progress(self, progress: Progress) -> None:
         if self.progress_id is None:

@@ -4,7 +4,9 @@
 (plain text when Telegram cannot parse the HTML) with 👍/👎 under the last part,
 clarifications with an option keyboard (or ``ForceReply`` in groups), ``/page``
 images as photos, progress as one message edited in place, the typing indicator
-refreshed while the turn runs, and streamed text as a message draft.
+refreshed while the turn runs, and streamed text as a message draft. What the agent
+does (``Status``: "🔎 Suche: E013") is one message in a private chat, edited for each
+next step and deleted once the turn's reply is out.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from adapters.telegram.render import (
     text_parts,
     to_html,
 )
-from bot.core.messages import Answer, Clarification, PageImage, Partial, Progress, Reply, Typing
+from bot.core.messages import Answer, Clarification, PageImage, Partial, Progress, Reply, Status, Typing
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class TurnOutput:
         self._draft_every = draft_every
         self._typing: asyncio.Task[None] | None = None
         self._progress_id: int | None = None
+        self._status_id: int | None = None  # the agent's status message, until the reply is out
         self._draft_id = next(_DRAFT_IDS) % 2**31 or 1
         self._drafts = True  # False once the server refused a draft
         self._last_draft = -float("inf")
@@ -82,6 +85,8 @@ class TurnOutput:
                 self._typing = asyncio.create_task(self._keep_typing(), name=f"nik-typing-{self._to.chat_id}")
         elif isinstance(reply, Partial):
             await self._draft(reply.text)
+        elif isinstance(reply, Status):
+            await self._status(reply.text)
         elif isinstance(reply, Answer):
             if self._to.vote and self._to.query_id is not None:
                 await self._answer_query(reply.text)
@@ -94,9 +99,12 @@ class TurnOutput:
             await self._progress(reply)
         elif isinstance(reply, PageImage):
             await self._photo(reply)
+        if isinstance(reply, Answer | Clarification | PageImage):
+            await self._clear_status()  # the reply is out: the agent's status note has served
 
     async def close(self) -> None:
-        """The turn is over: stop the typing indicator."""
+        """The turn is over: stop the typing indicator (and drop a status left over)."""
+        await self._clear_status()
         if self._typing is not None:
             self._typing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -144,11 +152,33 @@ class TurnOutput:
         await self._send_parts(text_parts(reply.question), markup)
 
     async def _progress(self, reply: Progress) -> None:
-        [part, *_] = text_parts(reply.text)
         if self._progress_id is None:
+            [part, *_] = text_parts(reply.text)
             self._progress_id = await self._send_text(part, {})
             return
-        message_id = self._progress_id
+        await self._edit(self._progress_id, reply.text)
+
+    async def _status(self, text: str) -> None:
+        """The agent's current step in a private chat: the first sent, the next ones edited in."""
+        if self._to.is_group:
+            return  # nothing that stays behind in a group
+        if self._status_id is None:
+            [part, *_] = text_parts(text)
+            self._status_id = await self._send_text(part, {})
+            return
+        await self._edit(self._status_id, text)
+
+    async def _clear_status(self) -> None:
+        if self._status_id is None:
+            return
+        message_id, self._status_id = self._status_id, None
+        try:
+            await self._paced(lambda: self._bot.delete_message(self._to.chat_id, message_id))
+        except TelegramError as error:  # a status left standing is harmless
+            log.info("could not delete the status message in chat %s: %s", self._to.chat_id, error)
+
+    async def _edit(self, message_id: int, text: str) -> None:
+        [part, *_] = text_parts(text)
 
         async def edit() -> object:
             return await self._bot.edit_message_text(

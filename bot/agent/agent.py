@@ -12,6 +12,8 @@ becomes a short note to the model).
 
 With ``turn.on_partial`` the model calls stream: the text so far reaches the
 caller as it arrives (in practice the final answer; tool-call rounds carry none).
+With ``turn.on_status`` the caller hears which tool runs ("🔎 Suche: E013") before it
+runs. A real answer is marked ``ai_generated``; the fixed fallback texts are not.
 
 Faults of the model service propagate as ``LlmUnavailable``; the conversation
 core turns them into an apology.
@@ -107,7 +109,8 @@ class LlmAgent:
                 if leaks_prompt(text):
                     log.warning("the model's answer repeats the system prompt: withheld")
                     return EngineResult(Answer(PROMPT_REFUSAL, (), "refused"), None, calls, usage)
-                return EngineResult(Answer(text, tools.cited(text), "answer", ask_feedback=True), None, calls, usage)
+                answer = Answer(text, tools.cited(text), "answer", ask_feedback=True, ai_generated=True)
+                return EngineResult(answer, None, calls, usage)
             pending: tuple[str, Clarification] | None = None
             for call in completion.tool_calls:
                 calls += 1
@@ -118,6 +121,7 @@ class LlmAgent:
                         continue
                     result = asked
                 else:
+                    await _report(turn, tools.status(call.name, call.arguments))
                     result = await tools.run(call.name, call.arguments)
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
             if pending is not None:
@@ -169,6 +173,12 @@ class LlmAgent:
             return summary
         words = text.split(" ")
         return text if len(words) <= SUMMARY_WORDS else " ".join(words[:SUMMARY_WORDS]) + " …"
+
+
+async def _report(turn: Turn, status: str | None) -> None:
+    """Tell the chat which tool runs now (when the caller listens)."""
+    if status is not None and turn.on_status is not None:
+        await turn.on_status(status)
 
 
 def _guarded(on_partial: Callable[[str], Awaitable[None]] | None) -> Callable[[str], Awaitable[None]] | None:

@@ -4,7 +4,9 @@ A bad call (malformed JSON, unknown key, wrong type, too long, unknown tool) nev
 raises: it becomes an error text the model reads as the tool result, so it can
 correct itself. ``ask_user_clarification`` is not executed here: it ends the turn
 (``parse_clarification`` only checks its arguments). The pages tools returned are
-remembered, so the answer's ``[Title, S. N]`` can be matched to real citations.
+remembered, so the answer's ``[Title, S. N]`` can be matched to real citations
+(with the page's lines closest to the citing sentence as their preview). ``ToolBox.status`` words a call for the
+chat while it runs ("🔎 Suche: E013", "📖 Lese Handbuch …, S. 8").
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from bot.core.messages import Citation, Clarification
 from knowledge.errors import KnowledgeError
 from knowledge.models import DocumentInfo
 from knowledge.service import KnowledgeBase
+from knowledge.text import best_lines
 
 SEARCH = "search_knowledge"
 FULL_DOCUMENT = "get_full_document"
@@ -31,6 +34,10 @@ HIT_CHARS = 1200
 DOCUMENT_CHARS = 12_000
 MAX_PAGES = 30
 MAX_OPTIONS = 6
+STATUS_CHARS = 60  # a status line's query or manual title, at most
+EXCERPT_CHARS = 300  # a citation's preview text, at most
+EXCERPT_LINES = 3  # the page lines a preview quotes
+CONTEXT_CHARS = 300  # the answer text before a label that picks those lines
 
 TOOLS: list[dict[str, Any]] = [
     {
@@ -156,6 +163,7 @@ class ToolBox:
     def __init__(self, knowledge: KnowledgeBase, seen: list[Citation] | None = None) -> None:
         self._knowledge = knowledge
         self.seen: dict[tuple[str, int], Citation] = {}
+        self._texts: dict[tuple[str, int], str] = {}  # the text tools returned of each page
         for citation in seen or ():
             self._remember(citation)
 
@@ -173,20 +181,42 @@ class ToolBox:
         except KnowledgeError as err:
             return f"Error: {err}"
 
+    def status(self, name: str, raw: str) -> str | None:
+        """What the chat is shown while the call ``name(raw)`` runs ("Suche: E013"); None for
+        a call that ends the turn or whose arguments are unusable (the model gets the error)."""
+        try:
+            if name == SEARCH:
+                args = _arguments(raw, _SEARCH_ARGS)
+                product = f" ({_one_line(args['product'], 40)})" if args.get("product") else ""
+                return f"🔎 Suche: {_one_line(args['query'], STATUS_CHARS)}{product}"
+            if name == FULL_DOCUMENT:
+                args = _arguments(raw, _DOCUMENT_ARGS)
+                titles = {c.file: c.title for c in self.seen.values()}
+                manual = titles.get(args["file"]) or Path(args["file"]).stem
+                return f"📖 Lese Handbuch {_one_line(manual, STATUS_CHARS)}{_pages(args.get('pages'))}"
+        except _BadCall:
+            return None
+        return None
+
     def cited(self, text: str) -> tuple[Citation, ...]:
-        """The pages ``text`` cites as ``[Title, S. N]`` that tools returned this turn, in order."""
+        """The pages ``text`` cites as ``[Title, S. N]`` that tools returned this turn, in order,
+        each with the page's lines closest to the words before its first label as the excerpt."""
         found: dict[Citation, None] = {}
-        for title, page in _CITED.findall(text):
-            citation = self.seen.get((_norm(title), int(page)))
-            if citation is not None:
-                found.setdefault(citation, None)
+        for label in _CITED.finditer(text):
+            key = (_norm(label.group(1)), int(label.group(2)))
+            citation = self.seen.get(key)
+            if citation is None or citation in found:
+                continue
+            before = text[max(0, label.start() - CONTEXT_CHARS) : label.start()]
+            lines = best_lines(self._texts.get(key, ""), before, EXCERPT_LINES)
+            found[replace(citation, excerpt=_excerpt(" ".join(lines))) if lines else citation] = None
         return tuple(found)
 
     async def _search(self, args: dict[str, Any]) -> str:
         result = await asyncio.to_thread(self._knowledge.search, args["query"], SEARCH_HITS, args.get("product"))
         hits = []
         for passage in result.passages:
-            self._remember(Citation(passage.file, passage.title, passage.page))
+            self._remember(Citation(passage.file, passage.title, passage.page, _excerpt(passage.text)), passage.text)
             text = _cut(passage.text, HIT_CHARS)
             hits.append({"title": passage.title, "file": passage.file, "page": passage.page, "text": text})
         payload: dict[str, Any] = {"confident": result.confident, "hits": hits}
@@ -214,13 +244,16 @@ class ToolBox:
             text = _cut(page.text, budget)
             truncated = truncated or len(text) < len(page.text)
             budget -= len(text)
-            self._remember(Citation(info.file, info.title, page.number))
+            self._remember(Citation(info.file, info.title, page.number, _excerpt(page.text)), page.text)
             out.append({"page": page.number, "text": text})
         payload = {"title": info.title, "file": info.file, "pages": out, "truncated": truncated}
         return json.dumps(payload, ensure_ascii=False)
 
-    def _remember(self, citation: Citation) -> None:
-        self.seen.setdefault((_norm(citation.title), citation.page), citation)
+    def _remember(self, citation: Citation, text: str = "") -> None:
+        key = (_norm(citation.title), citation.page)
+        self.seen.setdefault(key, citation)
+        if len(text) > len(self._texts.get(key, "")):
+            self._texts[key] = text
 
 
 def _find(docs: list[DocumentInfo], file: str) -> DocumentInfo | None:
@@ -230,6 +263,26 @@ def _find(docs: list[DocumentInfo], file: str) -> DocumentInfo | None:
         if wanted in (name, Path(name).name, Path(name).stem, doc.title.lower()):
             return doc
     return None
+
+
+def _excerpt(text: str) -> str:
+    """The start of a page's text on one line: a cited source's preview."""
+    return _one_line(text, EXCERPT_CHARS)
+
+
+def _one_line(text: str, limit: int) -> str:
+    return _cut(" ".join(text.split()), limit)
+
+
+def _pages(pages: list[int] | None) -> str:
+    """The pages part of a status line: ", S. 8", ", S. 8–10" or ", S. 3, 5, 9 …"."""
+    if not pages:
+        return ""
+    ordered = sorted(set(pages))
+    if len(ordered) > 1 and ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f", S. {ordered[0]}–{ordered[-1]}"
+    shown = ", ".join(str(p) for p in ordered[:4])
+    return f", S. {shown}" + (" …" if len(ordered) > 4 else "")
 
 
 def _norm(title: str) -> str:

@@ -23,7 +23,8 @@ Adapters only report facts (``IncomingMessage``); this module decides policy:
   (``Store.save_turn``). A failed turn stores the user message alone. The rolling
   summary of older messages is written in the background after the turn (``Summaries``).
 * **Streaming**: in a private chat the engine's partial answer text is yielded as
-  ``Partial`` replies while it works, then the final reply; groups get only the final one.
+  ``Partial`` replies and what it is doing (the agent's tool calls: "Suche: E013") as
+  ``Status`` replies while it works, then the final reply; groups get only the final one.
 * **Photos**: a message's images are sanitized and stored (``PhotoIntake``) before
   anything else happens; a refused image gets a short German note and the message
   is not stored. The engine sees only stripped JPEGs; the history refers to them.
@@ -60,6 +61,7 @@ from bot.core.messages import (
     Partial,
     Progress,
     Reply,
+    Status,
     Typing,
     parse_command_button,
     parse_feedback,
@@ -310,12 +312,19 @@ class Conversation:
         if message.is_group:
             result = await self._engine.answer(turn)  # one final message in groups
         else:
-            partials: asyncio.Queue[str | None] = asyncio.Queue()  # None: the engine is done
-            task = asyncio.create_task(self._engine.answer(replace(turn, on_partial=partials.put)))
-            task.add_done_callback(lambda _: partials.put_nowait(None))
+            events: asyncio.Queue[Partial | Status | None] = asyncio.Queue()  # None: the engine is done
+
+            async def partial(text: str) -> None:
+                await events.put(Partial(text))
+
+            async def status(text: str) -> None:
+                await events.put(Status(text))
+
+            task = asyncio.create_task(self._engine.answer(replace(turn, on_partial=partial, on_status=status)))
+            task.add_done_callback(lambda _: events.put_nowait(None))
             try:
-                while (partial := await partials.get()) is not None:
-                    yield Partial(partial)
+                while (event := await events.get()) is not None:
+                    yield event
                 result = await task  # an engine failure propagates to the turn boundary
             finally:
                 if not task.done():  # the caller stopped iterating

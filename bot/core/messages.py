@@ -8,7 +8,7 @@ render the replies the core yields. Nothing here knows a platform library.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Platform = Literal["telegram", "teams", "console"]
@@ -90,6 +90,7 @@ class Citation:
     file: str
     title: str
     page: int
+    excerpt: str = field(default="", compare=False)  # the cited lines, for a source preview (Teams)
 
     def label(self) -> str:
         return f"[{self.title}, S. {self.page}]"
@@ -105,6 +106,7 @@ class Answer:
     ask_feedback: bool = False  # adapters add 👍/👎 under real answers
     feedback_id: str | None = None  # set by the core once the answer is stored; see ``feedback_data``
     buttons: tuple[Button, ...] = ()  # command buttons under the text (confirmations, "📄 PDF", …)
+    ai_generated: bool = False  # a language model wrote the text (Teams labels it "AI generated")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,14 @@ class Progress:
 
     text: str
     done: bool = False  # the last update of this job
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What the engine is doing right now ("Suche: E013"); shown in place while the turn
+    runs (private chats only), replaced by the next one, never stored."""
+
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,4 +183,4 @@ def parse_feedback(data: str) -> tuple[str, int] | None:
     return found.group(1), int(found.group(2))
 
 
-Reply = Answer | Clarification | PageImage | Partial | Progress | Typing
+Reply = Answer | Clarification | PageImage | Partial | Progress | Status | Typing

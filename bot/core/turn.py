@@ -32,6 +32,8 @@ class Turn:
     reply_to_pause: str | None = None  # the user's answer (typed or a pressed option)
     # streaming: awaited with the answer text so far (an engine may ignore it)
     on_partial: Callable[[str], Awaitable[None]] | None = field(default=None, compare=False, repr=False)
+    # awaited with a short German note of what the engine does next ("Suche: E013"); may be ignored
+    on_status: Callable[[str], Awaitable[None]] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

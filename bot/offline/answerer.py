@@ -73,20 +73,30 @@ def quote(question: str, result: SearchResult, scorer: Callable[[list[str]], lis
     if asked & set(error_codes(first.text)):
         # The best page lists the asked code: a runner-up without it is noise.
         quoted = [p for p in quoted if p is first or asked & set(error_codes(p.text))]
-    blocks = [_block(question, p, scorer) for p in quoted]
-    cited = [Citation(p.file, p.title, p.page) for p in quoted]
-    more = [Citation(p.file, p.title, p.page) for p in result.passages[len(quoted) : 3]]
+    chosen = [_lines(question, p, scorer) for p in quoted]
+    blocks = [_block(p, lines) for p, lines in zip(quoted, chosen, strict=True)]
+    cited = [Citation(p.file, p.title, p.page, _excerpt(lines)) for p, lines in zip(quoted, chosen, strict=True)]
+    more = [Citation(p.file, p.title, p.page, _excerpt(p.text.splitlines())) for p in result.passages[len(quoted) : 3]]
     text = "Laut Handbuch:\n" + "\n\n".join(blocks)
     if more:
         text += "\n\nWeitere Fundstellen: " + ", ".join(c.label() for c in more)
     return Answer(text, (*cited, *more), "answer", ask_feedback=True)
 
 
-def _block(question: str, passage: Passage, scorer: Callable[[list[str]], list[float]] | None) -> str:
+def _lines(question: str, passage: Passage, scorer: Callable[[list[str]], list[float]] | None) -> list[str]:
+    """The lines of ``passage`` that answer ``question`` best."""
     scores = scorer(passage.text.splitlines()) if scorer else None
-    lines = best_lines(passage.text, question, QUOTED_LINES, scores) or passage.text.splitlines()[:QUOTED_LINES]
+    return best_lines(passage.text, question, QUOTED_LINES, scores) or passage.text.splitlines()[:QUOTED_LINES]
+
+
+def _block(passage: Passage, lines: list[str]) -> str:
     quoted = "\n".join(f"> {_short(line)}" for line in lines)
     return f"{quoted}\n{Citation(passage.file, passage.title, passage.page).label()}"
+
+
+def _excerpt(lines: list[str]) -> str:
+    """The quoted lines on one line: the citation's preview."""
+    return _short(" ".join(" ".join(lines).split()))
 
 
 def not_found(result: SearchResult) -> Answer:

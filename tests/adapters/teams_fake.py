@@ -5,6 +5,14 @@ One aiohttp server plays every Microsoft endpoint:
 * the connector (the activity's ``serviceUrl``): ``POST /v3/conversations/{id}/activities``
   and ``…/activities/{replyToId}`` (recorded in ``sent``), ``PUT …/activities/{id}``
   (recorded in ``updates``); ``fail_next`` scripts error statuses for the next POSTs;
+* Teams' streaming protocol on those POSTs (``streaminfo`` entities): the first update
+  answered 201 with the stream id, later ones 202; refused as Teams refuses them: a
+  start without text or not numbered 1 (400), a streaming text that does not extend
+  the last one or an informative update after it (400), a request sooner than
+  ``stream_every`` after the previous one (429, counted in ``throttled``), any request
+  to a finished stream, past ``stream_seconds`` or after the user pressed Stop
+  (``stop_after`` updates; 403 ``ContentStreamNotAllowed``);
+  an out-of-order sequence is dropped (202 ``ContentStreamSequenceOrderPreConditionFailed``);
 * the login service: ``POST /{tenant}/oauth2/v2.0/token`` (recorded in ``token_requests``);
 * the OpenID metadata and JWKS of a locally generated RSA key (``sign`` makes tokens);
 * image (and ``.ogg`` voice) bytes at ``GET /attachments/{name}`` (the Authorization headers seen are recorded).
@@ -75,6 +83,23 @@ class Sent:
         return found
 
 
+def stream_info(activity: dict[str, Any]) -> dict[str, Any] | None:
+    """The activity's ``streaminfo`` entity, if it has one."""
+    for entity in activity.get("entities") or ():
+        if isinstance(entity, dict) and str(entity.get("type", "")).lower() == "streaminfo":
+            return entity
+    return None
+
+
+@dataclass
+class _Stream:
+    started: float
+    last: float
+    sequence: int
+    text: str = ""  # the streamed text shown so far
+    done: bool = False
+
+
 @dataclass
 class FakeBotFramework:
     images: dict[str, bytes] = field(default_factory=dict)
@@ -85,6 +110,13 @@ class FakeBotFramework:
     fail_next: list[int] = field(default_factory=list)  # statuses for the next message POSTs
     drop_next: int = 0  # the next message POSTs are read, then the connection is cut (did it arrive?)
     attempts: int = 0  # message POSTs received, failed ones included
+    stream_every: float = 0.0  # seconds a stream's requests must be apart (Teams: 1)
+    stream_seconds: float = 120.0  # a stream's lifetime
+    throttled: int = 0  # streaming requests refused with 429
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (status, text) of refused streaming requests
+    stop_after: int | None = None  # the user presses Stop once a stream has had this many updates
+    streaming_allowed: bool = True  # False: Teams refuses to stream to this bot (403)
+    _streams: dict[str, _Stream] = field(default_factory=dict)
     _key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
     _runner: web.AppRunner | None = None
     _port: int = 0
@@ -157,6 +189,10 @@ class FakeBotFramework:
     def messages(self) -> list[Sent]:
         return [s for s in self.sent if s.type == "message"]
 
+    def streamed(self) -> list[Sent]:
+        """The accepted activities of streams (updates and final messages), in order."""
+        return [s for s in self.sent if stream_info(s.activity) is not None]
+
     async def wait_for(self, check: Callable[[], bool], timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
         while not check():
@@ -200,17 +236,78 @@ class FakeBotFramework:
         if body.get("type") == "message" and self.fail_next:
             status = self.fail_next.pop(0)
             return web.json_response({"error": {"code": "Throttled", "message": "scripted"}}, status=status)
+        info = stream_info(body)
+        if info is not None:
+            refused = self._stream(body, info)
+            if refused is not None:
+                self.refused.append((refused.status, str(body.get("text") or "")))
+                return refused
         self._ids += 1
+        streamed = info is not None and info.get("streamId")  # a stream's message has the stream's id
+        self._record(request, body, str(info["streamId"]) if info is not None and streamed else f"bot-{self._ids}")
+        if streamed:
+            return web.json_response({}, status=202)
+        if info is not None:
+            self._streams[f"bot-{self._ids}"] = _Stream(time.monotonic(), time.monotonic(), 1, _streaming(body, info))
+        return web.json_response({"id": f"bot-{self._ids}"}, status=201)
+
+    def _stream(self, body: dict[str, Any], info: dict[str, Any]) -> web.Response | None:
+        """Teams' checks of a streaming request; None when it is accepted (and the stream advanced)."""
+        kind = info.get("streamType", "streaming")
+        stream_id = info.get("streamId")
+        if stream_id is None:
+            if not self.streaming_allowed:
+                return _refuse(403, "ContentStreamNotAllowed", "Content stream is not allowed")
+            if body.get("type") != "typing" or kind == "final" or info.get("streamSequence") != 1:
+                return _refuse(400, "BadRequest", "A stream starts with a typing activity numbered 1")
+            if not body.get("text"):
+                return _refuse(400, "BadRequest", "Start streaming activities should include text")
+            return None
+        stream = self._streams.get(str(stream_id))
+        if stream is None:
+            return _refuse(400, "BadRequest", "Unknown stream")
+        now = time.monotonic()
+        if stream.done:
+            message = "Content stream is not allowed on an already completed streamed message"
+            return _refuse(403, "ContentStreamNotAllowed", message)
+        if self.stop_after is not None and stream.sequence >= self.stop_after:
+            return _refuse(403, "ContentStreamNotAllowed", "Content stream was cancelled by user.")
+        if now - stream.started > self.stream_seconds:
+            return _refuse(403, "ContentStreamNotAllowed", "Content stream finished due to exceeded streaming time.")
+        if now - stream.last < self.stream_every:
+            self.throttled += 1
+            return _refuse(429, "Throttled", "API calls quota exceeded")
+        stream.last = now
+        if kind == "final":
+            if body.get("type") != "message" or "streamSequence" in info:
+                return _refuse(400, "BadRequest", "The final message is a message without a sequence")
+            stream.done = True
+            return None
+        sequence = info.get("streamSequence")
+        if body.get("type") != "typing" or not isinstance(sequence, int):
+            return _refuse(400, "BadRequest", "Stream updates are typing activities with a sequence")
+        if sequence <= stream.sequence:
+            message = "PreCondition failed exception when processing streaming activity."
+            return _refuse(202, "ContentStreamSequenceOrderPreConditionFailed", message)
+        text = str(body.get("text") or "")
+        if kind == "informative" and stream.text:
+            return _refuse(400, "BadRequest", "Informative updates come before the streamed text")
+        if kind == "streaming" and not text.startswith(stream.text):
+            return _refuse(400, "BadRequest", "A streamed text must contain the text streamed before")
+        stream.sequence = sequence
+        stream.text = _streaming(body, info) or stream.text
+        return None
+
+    def _record(self, request: web.Request, body: dict[str, Any], activity_id: str) -> None:
         self.sent.append(
             Sent(
                 request.match_info["cid"],
                 request.match_info.get("reply_to"),
                 body,
                 request.headers.get("Authorization"),
-                f"bot-{self._ids}",
+                activity_id,
             )
         )
-        return web.json_response({"id": f"bot-{self._ids}"}, status=201)
 
     async def _put(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -226,3 +323,12 @@ class FakeBotFramework:
             raise web.HTTPNotFound()
         kind = "audio/ogg" if request.match_info["name"].endswith(".ogg") else "image/png"
         return web.Response(body=data, content_type=kind)
+
+
+def _streaming(body: dict[str, Any], info: dict[str, Any]) -> str:
+    """The text a streaming update shows ("" for an informative one)."""
+    return str(body.get("text") or "") if info.get("streamType", "streaming") == "streaming" else ""
+
+
+def _refuse(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)

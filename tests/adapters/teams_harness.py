@@ -85,15 +85,18 @@ class Teams:
             return int(await conn.scalar(select(func.count()).select_from(InboxItem)) or 0)
 
 
+STREAM_EVERY = 0.05  # seconds between a stream's requests (Teams: 1); the fake throttles closer ones
+
+
 @asynccontextmanager
 async def serving(
     data_dir: Path, knowledge: KnowledgeBase, script: list[Step] | None = None, **env: str
 ) -> AsyncIterator[Teams]:
-    async with FakeBotFramework() as fake, ScriptedOpenAI(list(script or [])) as llm:
+    async with FakeBotFramework(stream_every=STREAM_EVERY * 0.8) as fake, ScriptedOpenAI(list(script or [])) as llm:
         settings = teams_settings(data_dir, llm.base_url, **env)
 
         def platform(nik: Nik) -> TeamsPlatform:
-            return TeamsPlatform(nik, cloud=fake.cloud(), typing_every=0.5)
+            return TeamsPlatform(nik, cloud=fake.cloud(), typing_every=0.5, stream_every=STREAM_EVERY)
 
         async with (
             running(settings, knowledge=knowledge, factories=[platform]) as server,

@@ -282,6 +282,9 @@ class FakeTelegram:
         chat = self._chat_of(params)
         return {"message_id": params["message_id"], "date": int(time.time()), "chat": chat, "text": params["text"]}
 
+    async def _m_deleteMessage(self, params: dict[str, Any]) -> Any:
+        return True
+
     async def _m_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
         chat = self._chat_of(params)
         return {"message_id": params["message_id"], "date": int(time.time()), "chat": chat, "text": "…"}
