@@ -31,7 +31,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeAlias, cast
 
 from sqlalchemy import ColumnElement, Row, and_, delete, distinct, func, insert, outerjoin, select, update
@@ -587,11 +587,12 @@ class Store:
 
     # -- confirmations and forgetting ----------------------------------------------
 
-    async def request_confirmation(self, key: ChatKey, user_id: str, action: str, expires_at: datetime) -> None:
-        """Remember that ``user_id`` asked for ``action`` in this chat and has to confirm it by ``expires_at``."""
-        _require_aware(expires_at, "expires_at")
+    async def request_confirmation(self, key: ChatKey, user_id: str, action: str, within: timedelta) -> None:
+        """Remember that ``user_id`` asked for ``action`` in this chat and has to confirm it ``within``."""
+        now = self._clock()
+        expires_at = now + within
         async with self._write() as conn:
-            chat_row_id = await self._ensure_chat(conn, key, self._clock())
+            chat_row_id = await self._ensure_chat(conn, key, now)
             stmt = dialect_insert(self._dialect, Confirmation).values(
                 chat_row_id=chat_row_id, user_id=user_id, action=action, expires_at=expires_at
             )
