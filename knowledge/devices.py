@@ -12,8 +12,9 @@ Matching, on text folded and stripped of spaces and dashes ("MIC600TL-X" = "mic 
 * only for an explicit ``/device``: a word of the text with a digit inside a product
   ("5000TL" in "SF-5000TL"), or the text inside a manual's title or file name (weak).
 
-Several matches for the same manuals are one device; matches for different manuals are
-a choice the technician has to make.
+Several matches for the same manuals are one device (named after the manual when they
+name several of its models); matches for different manuals are a choice the technician
+has to make.
 """
 
 from __future__ import annotations
@@ -52,11 +53,18 @@ def resolve(text: str, documents: Iterable[DocumentInfo], *, loose: bool = True)
     found = _models(text, docs) or _brands(text, docs)
     if not found and loose:
         found = _partial_models(text, docs) or _manuals(text, docs)
-    unique: dict[frozenset[str], DeviceMatch] = {}
+    grouped: dict[frozenset[str], list[DeviceMatch]] = {}
     for match in found:
         if match.files:
-            unique.setdefault(match.files, match)
-    return list(unique.values())
+            grouped.setdefault(match.files, []).append(match)
+    by_file = {doc.file: doc for doc in docs}
+    unique = []
+    for files, matches in grouped.items():
+        if len({m.label for m in matches}) > 1 and len(files) == 1:  # "000TL": three models of one manual
+            unique.append(_manual(by_file[next(iter(files))], docs))
+        else:
+            unique.append(matches[0])
+    return unique
 
 
 def _models(text: str, docs: list[DocumentInfo]) -> list[DeviceMatch]:
@@ -119,4 +127,5 @@ def _manual(doc: DocumentInfo, docs: list[DocumentInfo]) -> DeviceMatch:
             return only
     if doc.manufacturer and product_files(docs, doc.manufacturer) == mine:
         return DeviceMatch(doc.manufacturer, doc.manufacturer, mine)
-    return DeviceMatch(doc.title, doc.title, frozenset(product_files(docs, doc.title)) or mine)
+    label = " ".join(part for part in (doc.manufacturer, *doc.products[:1]) if part) or doc.title
+    return DeviceMatch(label, doc.title, frozenset(product_files(docs, doc.title)) or mine)
