@@ -15,20 +15,25 @@ from storage.store import ChatKey, Store
 
 FORGET = "forget"  # the confirmation's action name
 
-# German names of what was deleted, for the summary; a table not listed shows its own name.
+# German names (one, several) of what was deleted, for the summary; a table not listed shows its own name.
 _NAMES = {
-    "messages": "Nachrichten",
-    "photos": "Fotos",
-    "pauses": "offene Rückfragen",
-    "feedback": "Bewertungen",
-    "devices": "Geräteeinstellung",
-    "summaries": "Gesprächszusammenfassungen",
-    "confirmations": "Bestätigungen",
-    "references": "Chat-Verweise",
-    "inbox": "eingegangene Nachrichten (Zwischenspeicher)",
-    "chats": "Chats",
-    "users": "Benutzereintrag",
+    "messages": ("Nachricht", "Nachrichten"),
+    "photos": ("Foto", "Fotos"),
+    "pauses": ("offene Rückfrage", "offene Rückfragen"),
+    "feedback": ("Bewertung", "Bewertungen"),
+    "devices": ("Geräteeinstellung", "Geräteeinstellungen"),
+    "summaries": ("Gesprächszusammenfassung", "Gesprächszusammenfassungen"),
+    "confirmations": ("Bestätigung", "Bestätigungen"),
+    "references": ("Chat-Verweis", "Chat-Verweise"),
+    "inbox": ("eingegangene Nachricht (Zwischenspeicher)", "eingegangene Nachrichten (Zwischenspeicher)"),
+    "chats": ("Chat", "Chats"),
+    "users": ("Benutzereintrag", "Benutzereinträge"),
 }
+
+
+def _named(table: str, n: int) -> str:
+    one, several = _NAMES.get(table, (table, table))
+    return f"{n} {one if n == 1 else several}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +50,7 @@ class ForgetReport:
     def german(self) -> str:
         if not self.counts:
             return "Es war nichts von Ihnen gespeichert."
-        return "Gelöscht: " + ", ".join(f"{n} {_NAMES.get(table, table)}" for table, n in self.counts.items()) + "."
+        return "Gelöscht: " + ", ".join(_named(table, n) for table, n in self.counts.items()) + "."
 
 
 async def forget_user(
