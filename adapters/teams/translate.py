@@ -30,8 +30,8 @@ PLATFORM: Final = "teams"
 SUBMIT_KEY = "nik"  # the key of our data in an Action.Submit's value
 THREAD_MARK = ";messageid="
 # the manifest's command list: these words alone (or with arguments) are commands
-COMMANDS_ALONE = frozenset({"help", "start", "new", "docs", "status", "reindex"})
-COMMANDS_WITH_ARGS = frozenset({"search", "page"})
+COMMANDS_ALONE = frozenset({"help", "start", "new", "docs", "status", "reindex", "device", "forget"})
+COMMANDS_WITH_ARGS = frozenset({"search", "page", "device"})
 FILE_CARDS = ("application/vnd.microsoft.teams.file.download.info", "application/vnd.microsoft.teams.card.file.info")
 FILE_HOSTS = ("sharepoint.com", "onedrive.live.com", "1drv.ms")
 _AT_TAG = re.compile(r"</?at>", re.IGNORECASE)
