@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from bot.agent.agent import LlmAgent
+from bot.agent.llm import LlmClient
 from bot.core.commands import Commands
 from bot.core.conversation import Conversation
 from bot.core.messages import Answer, Clarification, ImageInput, IncomingMessage, Reply
@@ -22,6 +25,7 @@ from bot.offline.engine import OfflineEngine
 from bot.photos.intake import PhotoIntake, PhotoStore
 from bot.photos.vision import PhotoReader
 from bot.runtime.dispatcher import Dispatcher
+from fakes import Calls, ScriptedOpenAI, Text
 from helpers import open_kb
 from knowledge.devices import resolve
 from knowledge.embedder import E5Embedder
@@ -260,3 +264,37 @@ async def test_a_question_turn_with_a_device_is_still_two_transactions(device_kb
     assert isinstance(answers[-1], Answer) and " · " in answers[-1].text
     stored = await store.device(ChatKey("telegram", "c1"))
     assert stored is not None and stored == Device(stored.label, stored.scope, "u1", stored.set_at)
+
+
+async def test_the_agent_searches_the_chats_device_unless_the_model_names_another(
+    device_kb: KnowledgeBase, store: Store
+) -> None:
+    script = [
+        Calls(("search_knowledge", {"query": "Fehler E013"})),
+        Text("Batteriespannung zu niedrig [Voltronic Axpert Kurzanleitung, S. 1]"),
+        Calls(("search_knowledge", {"query": "Fehler E013", "product": "SF-5000TL"})),
+        Text("Fehlerstrom zu hoch."),
+    ]
+    async with ScriptedOpenAI(script) as api:
+        client = LlmClient("sk-test", api.base_url)
+        commands = Commands(device_kb, store, frozenset(), Path("unused"), "m")
+        conversation = Conversation(store, LlmAgent(device_kb, client, "m"), commands)
+        try:
+            await answer(conversation, msg("/device Voltronic"))
+            narrowed = await answer(conversation, msg(E013))
+            assert narrowed.text.startswith("Voltronic Power · Batteriespannung")
+            await answer(conversation, msg("und beim anderen Gerät?"))
+        finally:
+            await conversation.aclose()
+            await client.close()
+    first = api.requests[0]
+    assert len(api.requests) == 4
+    assert any("Gerät dieses Chats: Voltronic Power" in str(m["content"]) for m in first["messages"][:3])
+    hits = json.loads(_tool_result(api.requests[1]))["hits"]
+    assert hits and {h["file"] for h in hits} == {VOLTRONIC}  # no product from the model: the chat's device
+    hits = json.loads(_tool_result(api.requests[3]))["hits"]
+    assert hits and {h["file"] for h in hits} == {SOLARFUX}  # the model named another one
+
+
+def _tool_result(request: dict[str, Any]) -> str:
+    return str(next(m for m in reversed(request["messages"]) if m["role"] == "tool")["content"])
