@@ -72,9 +72,10 @@ def chat_tables() -> list[Table]:
     return [t for t in reversed(Base.metadata.sorted_tables) if "chat_row_id" in t.c]
 
 
-async def forget(conn: AsyncConnection, platform: str, user_id: str, chat: tuple[str, str] | None = None) -> Removed:
-    """Delete ``user_id``'s rows on ``platform``: in the chat ``chat`` (chat id, thread key) or,
-    without one, in all chats. Runs inside the caller's write transaction."""
+async def forget(conn: AsyncConnection, platform: str, user_id: str, chat: str | None = None) -> Removed:
+    """Delete ``user_id``'s rows on ``platform``: in the chat ``chat`` (all its threads: a forum's
+    topics, a channel's reply chains) or, without one, in all chats. Runs inside the caller's
+    write transaction."""
     removed = Removed()
     chats = await _chats(conn, platform, user_id, chat)
     if chats:
@@ -104,12 +105,11 @@ async def forget(conn: AsyncConnection, platform: str, user_id: str, chat: tuple
     return removed
 
 
-async def _chats(conn: AsyncConnection, platform: str, user_id: str, chat: tuple[str, str] | None) -> list[int]:
-    """The chat rows to look in: the one chat, or every chat of the platform with a trace of the user."""
+async def _chats(conn: AsyncConnection, platform: str, user_id: str, chat: str | None) -> list[int]:
+    """The chat rows to look in: the chat's threads, or every chat of the platform with a trace of the user."""
     on_platform = select(Chat.id).where(Chat.platform == platform)
     if chat is not None:
-        found = await conn.scalar(on_platform.where(Chat.chat_id == chat[0], Chat.thread_key == chat[1]))
-        return [] if found is None else [found]
+        return sorted((await conn.scalars(on_platform.where(Chat.chat_id == chat))).all())
     ids: set[int] = set((await conn.scalars(on_platform.where(Chat.chat_id == user_id))).all())
     for table in chat_tables():
         if "user_id" in table.c:
@@ -189,13 +189,11 @@ async def _drop_chat(conn: AsyncConnection, removed: Removed, chat_row_id: int) 
     removed.chats.append((row.platform, row.chat_id, row.thread_key))
 
 
-async def _inbox(
-    conn: AsyncConnection, removed: Removed, platform: str, user_id: str, chat: tuple[str, str] | None
-) -> None:
+async def _inbox(conn: AsyncConnection, removed: Removed, platform: str, user_id: str, chat: str | None) -> None:
     """Stored updates the user sent, or that quote them (a reply carries the replied-to message)."""
     stmt = select(InboxItem.id, InboxItem.payload).where(InboxItem.platform == platform)
     if chat is not None:
-        stmt = stmt.where(InboxItem.chat_id == chat[0], InboxItem.thread_key == chat[1])
+        stmt = stmt.where(InboxItem.chat_id == chat)
     theirs = [row.id for row in (await conn.execute(stmt)).all() if mentions(json.loads(row.payload), user_id)]
     for batch in _batches(theirs):
         removed.count(

@@ -611,8 +611,8 @@ class Store:
     async def forget_user(
         self, platform: str, user_id: str, key: ChatKey | None = None, *, confirm: str | None = None
     ) -> Forgotten | None:
-        """Delete ``user_id``'s rows (see ``storage.forget``) in ``key``'s chat, or everywhere on
-        ``platform`` without one, in one transaction. With ``confirm``, only when the user's request
+        """Delete ``user_id``'s rows (see ``storage.forget``) in ``key``'s chat (all its threads), or
+        everywhere on ``platform`` without one, in one transaction. With ``confirm``, only when the user's request
         for that action in ``key``'s chat is still open (None otherwise: nothing deleted)."""
         if key is not None and key.platform != platform:
             raise ValueError(f"chat {key} is not on {platform}")
@@ -626,8 +626,7 @@ class Store:
                 )
                 if held.rowcount == 0:
                     return None
-            chat = None if key is None else (key.chat_id, key.thread_key)
-            removed = await forget.forget(conn, platform, user_id, chat)
+            removed = await forget.forget(conn, platform, user_id, None if key is None else key.chat_id)
         chats = tuple(ChatKey(p, c, t or None) for p, c, t in removed.chats)
         return Forgotten(dict(removed.rows), tuple(removed.image_refs), chats)
 

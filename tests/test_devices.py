@@ -122,10 +122,12 @@ def conversation(device_kb: KnowledgeBase, store: Store) -> Conversation:
 
 async def test_device_sets_narrows_names_and_clears(conversation: Conversation, store: Store) -> None:
     key = ChatKey("telegram", "c1")
-    assert isinstance(await final(conversation, msg(E013, chat="c0")), Clarification)  # two makers list E013
+    assert isinstance(await final(conversation, msg(E013)), Clarification)  # two makers list E013
 
     set_it = await answer(conversation, msg("/device sf-5000tl"))
     assert set_it.text.startswith("Gerät gemerkt: SolarFux SF-5000TL") and "SolarFux" in set_it.text
+    assert "Rückfrage („Welches Gerät meinen Sie?“) habe ich verworfen" in set_it.text  # /device answered it
+    assert await store.pause(key) is None
     stored = await store.device(key)
     assert stored is not None and (stored.label, stored.scope, stored.user_id) == (
         "SolarFux SF-5000TL",

@@ -221,7 +221,12 @@ class Commands:
         await self.store.set_device(key, device)
         docs = {d.file: d.title for d in await asyncio.to_thread(self.knowledge.documents)}
         titles = ", ".join(sorted(docs.get(file, file) for file in match.files))
-        return Answer(f"{remembered(device)}\nIch suche dann nur in: {titles}.", kind="info")
+        text = f"{remembered(device)}\nIch suche dann nur in: {titles}."
+        pause = await self.store.pause(key)
+        if pause is not None and pause.user_id == message.user_id:  # most likely "Welches Gerät meinen Sie?"
+            await self.store.clear_pause(key)
+            text += f"\nMeine offene Rückfrage („{pause.question}“) habe ich verworfen – fragen Sie gern neu."
+        return Answer(text, kind="info")
 
     async def _forget(self, key: ChatKey, message: IncomingMessage, args: str) -> Answer:
         """/forget asks; /forget yes (within ``FORGET_WITHIN``, by the asker) deletes; /forget no cancels."""

@@ -53,3 +53,17 @@ async def test_a_confirmation_holds_only_while_open_and_only_for_its_asker(store
     forgotten = await store.forget_user("telegram", "anna", KEY, confirm="forget")
     assert forgotten is not None and forgotten.rows["messages"] == 1 and forgotten.chats == (KEY,)
     assert await store.history(KEY, 10) == []
+
+
+async def test_forget_in_a_chat_covers_all_its_threads_and_nothing_else(store: Store) -> None:
+    other_thread, elsewhere = ChatKey("telegram", "g", "8"), ChatKey("telegram", "h")
+    for key in (KEY, other_thread, elsewhere):
+        await store.save_turn(key, [NewMessage("user", "von Anna", user_id="anna"), NewMessage("assistant", "Antwort")])
+    await store.save_turn(other_thread, [NewMessage("user", "von Ben", user_id="ben")])
+    await store.set_device(other_thread, Device("A", "A", "anna"))
+    forgotten = await store.forget_user("telegram", "anna", KEY)
+    assert forgotten is not None and forgotten.chats == (KEY,)  # thread 8 still has Ben's message
+    assert forgotten.rows == {"messages": 4, "devices": 1, "chats": 1}
+    assert [m.content for m in await store.history(other_thread, 10)] == ["von Ben"]
+    assert [m.content for m in await store.history(elsewhere, 10)] == ["von Anna", "Antwort"]
+    assert await store.device(other_thread) is None
