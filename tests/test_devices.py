@@ -141,6 +141,10 @@ async def test_device_sets_narrows_names_and_clears(conversation: Conversation, 
     history = await store.history(key, 2)
     assert history[-1].content == narrowed.text  # stored as sent
 
+    missing = await answer(conversation, msg("Wie wird die Wärmepumpe entlüftet?"))
+    assert missing.kind == "not_found" and missing.text.startswith("SolarFux SF-5000TL · ")
+    assert "nur in den Handbüchern zu SolarFux SF-5000TL gesucht; /device off" in missing.text
+
     shown = await answer(conversation, msg("/device"))
     assert "SolarFux SF-5000TL" in shown.text and "/device off" in shown.text
 
@@ -211,6 +215,15 @@ async def test_groups_keep_one_device_per_thread(conversation: Conversation, sto
     assert isinstance(two, Clarification)
     assert await store.device(ChatKey("telegram", "g", "2")) is None
     assert await store.device(ChatKey("telegram", "g")) is None
+
+
+async def test_a_device_whose_manuals_left_the_index_is_said_and_not_used(
+    conversation: Conversation, store: Store
+) -> None:
+    await store.set_device(ChatKey("telegram", "c1"), Device("Kaputt 9000", "Kaputt 9000", "u1"))
+    reply = await final(conversation, msg(E013))
+    assert isinstance(reply, Clarification)  # all manuals: two makers list E013
+    assert reply.question.startswith("Zu Kaputt 9000 habe ich kein Handbuch mehr")
 
 
 async def test_the_device_survives_a_restart(device_kb: KnowledgeBase, tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.core.commands import Command, Commands, parse_command
-from bot.core.devices import NO_FOCUS, Devices, Focus, remembered, with_device
+from bot.core.devices import NO_FOCUS, Devices, Focus, only_there, remembered, with_device
 from bot.core.gate import Gate
 from bot.core.messages import (
     FEEDBACK_PREFIX,
@@ -374,6 +374,8 @@ def _about(reply: Answer | Clarification, focus: Focus) -> Answer | Clarificatio
         return replace(reply, question=f"{focus.note}\n\n{reply.question}") if focus.note else reply
     if reply.kind not in ("answer", "not_found"):
         return reply
+    if reply.kind == "not_found" and focus.scope and focus.label and not focus.note:
+        focus = replace(focus, note=only_there(focus.label))
     return replace(reply, text=with_device(reply.text, focus))
 
 

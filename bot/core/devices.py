@@ -40,6 +40,14 @@ def kept(stored: Device) -> str:
     return f"Das Gerät dieses Chats bleibt {stored.label} (ändern: /device NAME)."
 
 
+def only_there(label: str) -> str:
+    return f"Ich habe nur in den Handbüchern zu {label} gesucht; /device off sucht in allen."
+
+
+def gone(stored: Device) -> str:
+    return f"Zu {stored.label} habe ich kein Handbuch mehr – ich habe in allen gesucht (/device ändert das Gerät)."
+
+
 def remembered(device: Device) -> str:
     return f"Gerät gemerkt: {device.label} – weitere Fragen beziehen sich darauf (/device off hebt das auf)."
 
@@ -68,6 +76,8 @@ class Devices:
             return NO_FOCUS
         docs = await self._documents()
         mine = product_files(docs, stored.scope)
+        if docs and not mine:  # its manuals left the index
+            return Focus(None, None, gone(stored))
         named = resolve(question, docs, loose=False)
         my_brands = {d.manufacturer for d in docs if d.file in mine and d.manufacturer} | set(brands_in(stored.label))
         other_brands = [b for b in brands_in(question) if b not in my_brands]
