@@ -95,6 +95,7 @@ async def running(
             nik.dispatcher.register(platform.name, platform.process)
             if isinstance(platform, Notifier):
                 nik.jobs.register(platform.name, platform.progress_note)
+            nik.support.register(platform.name, platform)  # when it can post outside a turn (an Outbox)
         for platform in platforms:
             stack.push_async_callback(platform.stop)  # also when its start is interrupted
             await platform.start()

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     reindex_cron: str = Field("0 3 * * *", validation_alias="NIK_REINDEX_CRON")  # "" or "off": no scheduled sync
     admin_chat: str | None = Field(None, validation_alias="NIK_ADMIN_CHAT")  # "telegram:<chat_id>" gets sync reports
     log_format: str = Field("text", validation_alias="NIK_LOG_FORMAT")
+    # Support hand-off: "telegram:<chat id>" or "teams:<conversation id>" of the support team's group/channel
+    support_chat: str | None = Field(None, validation_alias="NIK_SUPPORT_CHAT")
 
     @field_validator("embedder")
     @classmethod
@@ -92,6 +94,18 @@ class Settings(BaseSettings):
         if value.lower() not in ("text", "json"):
             raise ValueError("must be 'text' or 'json'")
         return value.lower()
+
+    @field_validator("support_chat")
+    @classmethod
+    def _support_target(cls, value: str | None) -> str | None:
+        """``telegram:-100123`` or ``teams:19:…@thread.tacv2`` (a Teams thread suffix is dropped)."""
+        if value is None or not value.strip():
+            return None
+        platform, sep, chat_id = value.strip().partition(":")
+        chat_id = chat_id.strip().partition(";messageid=")[0]
+        if not sep or platform not in ("telegram", "teams") or not chat_id:
+            raise ValueError("must be 'telegram:<chat id>' or 'teams:<conversation id>'")
+        return f"{platform}:{chat_id}"
 
     @field_validator("admins", mode="before")
     @classmethod

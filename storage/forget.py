@@ -5,6 +5,9 @@ later is covered without a change here when it follows the house pattern:
 
 * a table with ``chat_row_id`` and ``user_id`` holds per-user rows of a chat (pauses,
   feedback, the device a user set, confirmations, messages, …): the user's rows go;
+* a table keyed by ``platform``, ``chat_id`` and ``user_id`` instead of a chat row (support
+  cases) likewise; rows hanging off those by a cascading foreign key (a case's posts) go
+  with them;
 * Nik's answer to one of the user's questions (the ``assistant`` message right after
   it) goes with the question: it answers them and may repeat what they wrote;
 * a chat's rolling summary (``summaries``) folds in everybody's messages, so it goes
@@ -72,6 +75,15 @@ def chat_tables() -> list[Table]:
     return [t for t in reversed(Base.metadata.sorted_tables) if "chat_row_id" in t.c]
 
 
+def keyed_tables() -> list[Table]:
+    """Every table of per-user rows keyed by platform and chat id rather than a chat row."""
+    return [
+        t
+        for t in Base.metadata.sorted_tables
+        if {"platform", "chat_id", "user_id"} <= set(t.c.keys()) and "chat_row_id" not in t.c
+    ]
+
+
 async def forget(conn: AsyncConnection, platform: str, user_id: str, chat: str | None = None) -> Removed:
     """Delete ``user_id``'s rows on ``platform``: in the chat ``chat`` (all its threads: a forum's
     topics, a channel's reply chains) or, without one, in all chats. Runs inside the caller's
@@ -93,6 +105,11 @@ async def forget(conn: AsyncConnection, platform: str, user_id: str, chat: str |
         for chat_row_id in chats:
             if not await _anybody_else(conn, chat_row_id, user_id):
                 await _drop_chat(conn, removed, chat_row_id)
+    for table in keyed_tables():
+        stmt = delete(table).where(table.c.platform == platform, table.c.user_id == user_id)
+        if chat is not None:
+            stmt = stmt.where(table.c.chat_id == chat)
+        removed.count(table.name, (await conn.execute(stmt)).rowcount)
     await _inbox(conn, removed, platform, user_id, chat)
     left = await conn.scalar(
         select(func.count(Message.id))

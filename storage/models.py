@@ -207,6 +207,64 @@ class PlatformReference(Base):
     updated_at: Mapped[datetime]
 
 
+class SupportCase(Base):
+    """A hand-off to the support team: who asked in which chat, where the case was posted.
+
+    Keyed by the technician's chat key and user id (no foreign key to ``chats``), so
+    that forgetting a user deletes their cases by those columns. ``number`` is the
+    case number people see (#17), handed out by ``support_counter``."""
+
+    __tablename__ = "support_cases"
+    __table_args__ = (
+        UniqueConstraint("number", name="uq_support_cases_number"),
+        Index("ix_support_cases_asker", "platform", "chat_id", "thread_key", "user_id", "status"),
+        Index("ix_support_cases_opened", "opened_at"),
+        CheckConstraint("status IN ('open', 'closed', 'failed')", name="ck_support_cases_status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[int] = mapped_column(Integer)
+    platform: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[str] = mapped_column(_ID)
+    thread_key: Mapped[str] = mapped_column(_ID)  # thread id or ''
+    user_id: Mapped[str] = mapped_column(_ID)
+    user_name: Mapped[str] = mapped_column(_ID)
+    words: Mapped[str] = mapped_column(Text)  # the technician's own words, verbatim
+    status: Mapped[str] = mapped_column(String(16))
+    support_platform: Mapped[str] = mapped_column(String(32))
+    support_chat_id: Mapped[str] = mapped_column(_ID)
+    support_message_id: Mapped[str | None] = mapped_column(_ID)  # the case message in the support chat
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(16))  # "technician" | "support"
+
+
+class SupportPost(Base):
+    """A message of Nik's in the support chat that belongs to a case (a reply to it answers the case)."""
+
+    __tablename__ = "support_posts"
+    __table_args__ = (
+        UniqueConstraint("support_platform", "support_chat_id", "support_message_id", name="uq_support_posts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_row_id: Mapped[int] = mapped_column(ForeignKey("support_cases.id", ondelete="CASCADE"), nullable=False)
+    support_platform: Mapped[str] = mapped_column(String(32))
+    support_chat_id: Mapped[str] = mapped_column(_ID)
+    support_message_id: Mapped[str] = mapped_column(_ID)
+    created_at: Mapped[datetime]
+
+
+class SupportCounter(Base):
+    """The next case number of this deployment (one row; numbers are never reused)."""
+
+    __tablename__ = "support_counter"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_support_counter_single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    next_number: Mapped[int] = mapped_column(Integer)
+
+
 class SchemaVersion(Base):
     __tablename__ = "schema_version"
     __table_args__ = (CheckConstraint("id = 1", name="ck_schema_version_single_row"),)

@@ -630,6 +630,19 @@ class Store:
         chats = tuple(ChatKey(p, c, t or None) for p, c, t in removed.chats)
         return Forgotten(dict(removed.rows), tuple(removed.image_refs), chats)
 
+    async def any_reference(self, platform: str, chat_id: str) -> dict[str, Any] | None:
+        """The newest reference of any thread of a chat (a Teams channel seen only in a reply chain)."""
+        stmt = (
+            select(PlatformReference.data)
+            .join(Chat, PlatformReference.chat_row_id == Chat.id)
+            .where(Chat.platform == platform, Chat.chat_id == chat_id)
+            .order_by(PlatformReference.updated_at.desc())
+            .limit(1)
+        )
+        async with self._engine.connect() as conn:
+            data = await conn.scalar(stmt)
+        return None if data is None else cast(dict[str, Any], json.loads(data))
+
     # -- statistics ----------------------------------------------------------------
 
     async def counts(self, since: datetime) -> dict[str, int]:

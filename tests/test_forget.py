@@ -27,6 +27,7 @@ from bot.photos.vision import PhotoReader
 from knowledge.ocr import RapidOcr
 from knowledge.service import KnowledgeBase
 from photo_maker import LEVELS, display_photo, nameplate_photo
+from storage.cases import Cases
 from storage.forget import mentions
 from storage.inbox import Inbox
 from storage.models import Base
@@ -143,6 +144,10 @@ async def play(demo: Demo) -> None:
     await demo.say(GROUP, BEN, "/device SF-3000TL")  # Ben's device replaces Anna's
     await demo.store.save_reference(GROUP, {"user": {"id": ANNA, "name": "Anna Kanarienvogel"}, "bot": {"id": "nik"}})
     assert (await demo.say(GROUP, BEN, "/forget")).buttons  # Ben asks too, and never confirms
+    cases, support = Cases(demo.store.engine), ChatKey("telegram", "-100999")
+    for n, (user, name) in enumerate([(ANNA, "Anna Kanarienvogel"), (BEN, "Ben")]):
+        case = await cases.open(GROUP, user, name, f"{name}: Wechselrichter piept", support)  # as /support does
+        await cases.posted(case.number, f"s{n}", root=True)
 
 
 async def rows(store: Store) -> Rows:
@@ -155,6 +160,24 @@ async def rows(store: Store) -> Rows:
 
 def hers(row: tuple[Any, ...]) -> bool:
     return any(needle in str(value) for value in row for needle in ANNA_NEEDLES)
+
+
+def hanging_off(before: Rows, owners: set[tuple[str, tuple[Any, ...]]]) -> set[tuple[str, tuple[Any, ...]]]:
+    """Rows that reference one of ``owners`` through a foreign key (a case's posts), transitively."""
+    found = set(owners)
+    while True:
+        more = set()
+        for name, table in Base.metadata.tables.items():
+            columns = [c.name for c in table.columns]
+            for fk in table.foreign_keys:
+                parent = fk.column.table
+                at = [c.name for c in parent.columns].index(fk.column.name)
+                keys = {row[at] for owner, row in found if owner == parent.name}
+                mine = columns.index(fk.parent.name)
+                more |= {(name, row) for row in before[name] if row[mine] in keys}
+        if more <= found:
+            return found
+        found |= more
 
 
 def answers_to_her(before: Rows, chats: set[int]) -> set[tuple[Any, ...]]:
@@ -229,8 +252,9 @@ async def test_forget_in_a_group_then_everywhere_leaves_nothing_of_the_user(demo
     after_group = await rows(demo.store)
     left = [(name, row) for name, row in in_chat(after_group, group_row, GROUP) if hers(row)]
     assert left == [], left
+    with_her = hanging_off(before, {(n, r) for n, found in before.items() for r in found if hers(r) and n != "chats"})
     for name, row in in_chat(before, group_row, GROUP):  # Ben's rows and the group's own are all there
-        if not hers(row) and row not in answers_to_her(before, {group_row}):
+        if (name, row) not in with_her and row not in answers_to_her(before, {group_row}):
             assert row in after_group[name], (name, row)
     assert any(hers(row) for row in after_group["messages"])  # her private chat is another chat: kept
     private_photo, group_photo = sorted(photos_before, key=lambda p: p.parent.name != _folder(demo, PRIVATE))
@@ -243,9 +267,10 @@ async def test_forget_in_a_group_then_everywhere_leaves_nothing_of_the_user(demo
     assert left == [], left
     assert photo_files(demo.photos) == set()
     theirs = answers_to_her(before, {group_row, await _private_row(before)})
+    with_her = hanging_off(before, {(n, r) for n, found in before.items() for r in found if hers(r)})
     for name, found in before.items():
         for row in found:
-            if not hers(row) and row not in theirs and name != "confirmations":
+            if (name, row) not in with_her and row not in theirs and name != "confirmations":
                 assert row in after[name], (name, row)
     print(
         f"\n/forget demo ({demo.store.engine.dialect.name}): {total(before)} rows before, "

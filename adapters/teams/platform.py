@@ -15,6 +15,7 @@ Without ``TEAMS_APP_ID`` nothing is authenticated; that is only allowed with
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import logging
@@ -26,9 +27,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
-from botbuilder.core import TurnContext
+from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
-from botbuilder.schema import Activity, ActivityTypes, ConversationReference
+from botbuilder.schema import Activity, ActivityTypes, Attachment, ConversationReference
 from msrest.exceptions import DeserializationError
 
 from adapters.teams.auth import (
@@ -44,6 +45,7 @@ from adapters.teams.auth import (
 from adapters.teams.render import Renderer, text_activity
 from adapters.teams.translate import (
     PLATFORM,
+    THREAD_MARK,
     ImageRef,
     added_the_bot,
     chat_key,
@@ -55,6 +57,7 @@ from bot.core.messages import ImageInput, Progress, Reply
 from bot.errors import ConfigError
 from bot.runtime.composition import Nik
 from bot.runtime.jobs import Report
+from bot.support.outbox import Post, PostFailed
 from storage.inbox import Delivery
 from storage.store import ChatKey, Receipt
 
@@ -168,6 +171,42 @@ class TeamsPlatform:
             return
         reference = ConversationReference().deserialize(stored)
         await self._continue(reference, lambda renderer: renderer.send(text_activity(text)))
+
+    async def post(self, key: ChatKey, post: Post) -> tuple[str, ...]:
+        """A proactive message into a chat Nik has been in (the support desk's ``Outbox``).
+
+        Needs a stored conversation reference of that chat (any of its threads: a channel
+        Nik was mentioned in once, or was installed into). ``post.reply_to`` (or the key's
+        thread) makes it a reply in that thread; otherwise it is a new post. Photos go
+        inline, as data URIs."""
+        stored = await self._nik.store.reference(key) or await self._nik.store.any_reference(PLATFORM, key.chat_id)
+        if stored is None:
+            raise PostFailed(f"no conversation reference for Teams chat {key.chat_id}: add Nik there, mention it once")
+        reference = ConversationReference().deserialize(stored)
+        thread = post.reply_to or key.thread_id
+        reference.conversation.id = key.chat_id + (f"{THREAD_MARK}{thread}" if thread else "")
+        reference.activity_id = None  # not a reply to some earlier activity
+        activity = MessageFactory.text(post.clipped)
+        activity.text_format = "plain"
+        activity.attachments = [
+            Attachment(
+                content_type="image/jpeg",
+                content_url="data:image/jpeg;base64," + base64.b64encode(photo).decode("ascii"),
+                name=f"Foto {number}.jpg",
+            )
+            for number, photo in enumerate(post.photos, start=1)
+        ] or None
+        ids: list[str] = []
+
+        async def turn(renderer: Renderer) -> None:
+            sent = await renderer.send(activity)
+            if sent:
+                ids.append(sent)
+
+        await self._continue(reference, turn)  # a failure is logged by _on_turn_error
+        if not ids:
+            raise PostFailed(f"the Teams connector did not take a post to {key.chat_id}")
+        return tuple(ids)
 
     def progress_note(self, key: ChatKey) -> Report:
         """A background job's progress in ``key``'s chat: one message, sent by the first

@@ -30,8 +30,10 @@ PLATFORM: Final = "teams"
 SUBMIT_KEY = "nik"  # the key of our data in an Action.Submit's value
 THREAD_MARK = ";messageid="
 # the manifest's command list: these words alone (or with arguments) are commands
-COMMANDS_ALONE = frozenset({"help", "start", "new", "docs", "status", "reindex", "device", "forget"})
-COMMANDS_WITH_ARGS = frozenset({"search", "page", "device"})
+COMMANDS_ALONE = frozenset(
+    {"help", "start", "new", "docs", "status", "reindex", "support", "cases", "done", "device", "forget"}
+)
+COMMANDS_WITH_ARGS = frozenset({"search", "page", "support", "nik", "done", "device"})
 FILE_CARDS = ("application/vnd.microsoft.teams.file.download.info", "application/vnd.microsoft.teams.card.file.info")
 FILE_HOSTS = ("sharepoint.com", "onedrive.live.com", "1drv.ms")
 _AT_TAG = re.compile(r"</?at>", re.IGNORECASE)
@@ -85,6 +87,7 @@ def to_incoming(activity: Activity) -> IncomingMessage | None:
         mentions_bot=mentioned,
         thread_id=key.thread_id,
         callback_data=submitted_data(activity),
+        reply_to_message_id=activity.reply_to_id or None,
     )
 
 

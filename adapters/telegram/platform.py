@@ -36,18 +36,20 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
-from telegram import Bot, CallbackQuery, Message, Update
+from telegram import Bot, CallbackQuery, Message, ReplyParameters, Update
 from telegram.error import BadRequest, InvalidToken, TelegramError
 
 from adapters.retry import Retry
 from adapters.telegram.albums import Albums
 from adapters.telegram.client import CONNECT, POLL, SEND, make_bot
-from adapters.telegram.replies import Target, TurnOutput
+from adapters.telegram.menu import set_menu
+from adapters.telegram.replies import NO_PREVIEW, Target, TurnOutput
 from adapters.telegram.translate import ImageFile, chat_key_of, image_files, to_incoming
 from bot.core.messages import FEEDBACK_PREFIX, OPTION_PREFIX, ImageInput, IncomingMessage, Progress
 from bot.errors import ConfigError
 from bot.runtime.composition import Nik
 from bot.runtime.jobs import Report
+from bot.support.outbox import Post, PostFailed
 from storage.errors import StorageError
 from storage.inbox import Delivery
 from storage.store import ChatKey, Receipt
@@ -128,6 +130,7 @@ class TelegramPlatform:
         else:
             await self.bot.delete_webhook()
         self._username = self.bot.username
+        await set_menu(self.bot)
 
     async def stop(self) -> None:
         if self._poller is not None:
@@ -148,6 +151,47 @@ class TelegramPlatform:
     async def notify(self, chat_id: str, text: str) -> None:
         """A plain note from Nik itself (the scheduled sync's summary) to ``chat_id``."""
         await self._send.run(f"a note to chat {chat_id}", lambda: self.bot.send_message(chat_id, text))
+
+    async def post(self, key: ChatKey, post: Post) -> tuple[str, ...]:
+        """A message into any chat, outside its turn (the support desk's ``Outbox``): the text
+        (plain, as typed), then each photo as a reply to it; the ids of the messages sent."""
+        try:
+            chat_id = int(key.chat_id)
+            topic = int(key.thread_id) if key.thread_id else None
+            reply_to = int(post.reply_to) if post.reply_to else None
+        except ValueError:
+            raise PostFailed(f"not a Telegram chat: {key.chat_id!r}") from None
+
+        def replying(message_id: int | None) -> ReplyParameters | None:
+            return ReplyParameters(message_id, allow_sending_without_reply=True) if message_id else None
+
+        try:
+            sent = await self._send.run(
+                f"a post to chat {chat_id}",
+                lambda: self.bot.send_message(
+                    chat_id,
+                    post.clipped,
+                    message_thread_id=topic,
+                    reply_parameters=replying(reply_to),
+                    link_preview_options=NO_PREVIEW,
+                ),
+            )
+            ids = [str(sent.message_id)]
+            for photo in post.photos:
+                shown = await self._send.run(
+                    f"a photo to chat {chat_id}",
+                    partial(
+                        self.bot.send_photo,
+                        chat_id,
+                        photo,
+                        message_thread_id=topic,
+                        reply_parameters=replying(sent.message_id),
+                    ),
+                )
+                ids.append(str(shown.message_id))
+        except TelegramError as error:
+            raise PostFailed(f"Telegram refused a post to chat {chat_id}: {error}") from error
+        return tuple(ids)
 
     def progress_note(self, key: ChatKey) -> Report:
         """A background job's progress in ``key``'s chat (its topic too): one message, sent

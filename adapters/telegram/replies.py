@@ -85,7 +85,8 @@ class TurnOutput:
         elif isinstance(reply, Answer):
             if self._to.vote and self._to.query_id is not None:
                 await self._answer_query(reply.text)
-                return
+                if not reply.buttons:
+                    return  # the thanks is the button's toast; an offer with buttons is a message too
             await self._send_parts(answer_parts(reply), answer_keyboard(reply))
         elif isinstance(reply, Clarification):
             await self._clarify(reply)

@@ -70,6 +70,7 @@ def to_incoming(update: Update, bot_username: str) -> IncomingMessage | None:
         mentions_bot=mentioned,
         reply_to_bot=_replies_to(message, bot_username),
         thread_id=topic_of(message),
+        reply_to_message_id=str(message.reply_to_message.message_id) if message.reply_to_message else None,
     )
 
 

@@ -1,6 +1,7 @@
 """Slash commands, platform-free, German UI: ``/help``, ``/new``, ``/docs``, ``/search``,
 ``/page``, ``/device`` (the chat's device), ``/forget`` (asks, then deletes the asker's
-data in the chat), and for admins ``/reindex`` and ``/status``.
+data in the chat), and for admins ``/reindex`` and ``/status`` (the support desk takes
+``/support``, ``/cases``, ``/done``; the conversation ``/nik``).
 
 ``parse_command`` reads ``/name@botname args`` from a message's text; ``Commands.run``
 turns one command into its replies. Admin commands check ``platform:user_id``
@@ -49,6 +50,8 @@ oder antworten auf eine meiner Nachrichten.
 /page HANDBUCH SEITE – eine Handbuchseite als Bild
 /device GERÄT – Gerät für diesen Chat festlegen (/device zeigt es, /device off hebt es auf)
 /forget – alles löschen, was ich in diesem Chat von Ihnen gespeichert habe (mit Rückfrage)
+/support TEXT – Ihr Anliegen an einen Menschen vom Support übergeben; /done schließt den Fall, \
+/nik FRAGE fragt währenddessen mich
 /status, /reindex – nur für Administratoren"""
 
 UNKNOWN = "Diesen Befehl kenne ich nicht. /help zeigt, was ich kann."

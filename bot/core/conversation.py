@@ -30,6 +30,10 @@ Adapters only report facts (``IncomingMessage``); this module decides policy:
 * **Photos**: a message's images are sanitized and stored (``PhotoIntake``) before
   anything else happens; a refused image gets a short German note and the message
   is not stored. The engine sees only stripped JPEGs; the history refers to them.
+* **Support**: with ``NIK_SUPPORT_CHAT`` a technician can hand the conversation to a human
+  (``SupportDesk``): the desk takes ``/support``, ``/cases``, ``/done``, an agent's reply to a
+  case and a technician's messages while their case is open; ``/nik TEXT`` still asks Nik.
+  "Not in the manuals" answers and the reply to a 👎 carry the support button.
 * **Failures**: expected errors become a short German message; anything else is
   caught once, at the turn boundary, logged with the chat key, and apologised for.
 """
@@ -66,6 +70,7 @@ from bot.core.turn import Engine, EngineResult, HistoryItem, Turn
 from bot.errors import EXPECTED, PhotoRejected
 from bot.photos.intake import PhotoIntake
 from bot.runtime.metrics import Metrics
+from bot.support.desk import SupportDesk
 from knowledge.errors import IndexMissing
 from storage.store import (
     ChatKey,
@@ -123,9 +128,11 @@ class Conversation:
         clock: Callable[[], datetime] = utc_now,
         photos: PhotoIntake | None = None,
         metrics: Metrics | None = None,
+        support: SupportDesk | None = None,
         devices: Devices | None = None,
     ) -> None:
         self._store = store
+        self._support = support
         self._photos = photos
         self._engine = engine
         self._commands = commands
@@ -226,7 +233,7 @@ class Conversation:
         self, key: ChatKey, message: IncomingMessage, position: int, value: int
     ) -> AsyncIterator[Reply]:
         await self._store.add_feedback(key, position, message.user_id, value)  # replaces the user's earlier vote
-        yield Answer(THANKS, kind="info")
+        yield Answer(THANKS, kind="info") if self._support is None else self._support.vote_reply(THANKS, value)
 
     async def _turn(
         self,
@@ -237,6 +244,14 @@ class Conversation:
         record: _Record,
         receipt: Receipt | None,
     ) -> AsyncIterator[Reply]:
+        if command is not None and command.name == "nik":  # ask Nik, also while a support case is open
+            message, command = replace(message, text=command.args, callback_data=None), None
+        elif self._support is not None:
+            routed = await self._support.route(message, key, command, receipt)
+            if routed is not None:
+                for reply in routed:
+                    yield reply
+                return
         if command is not None:
             async for reply in self._commands.run(command, message, key):
                 yield reply
@@ -311,7 +326,8 @@ class Conversation:
             change = learned
             focus = Focus(learned.scope, learned.label, remembered(learned))
         result = replace(result, reply=_about(result.reply, focus))
-        yield await self._remember(key, message, result, resuming, record, receipt, change)
+        reply = await self._remember(key, message, result, resuming, record, receipt, change)
+        yield self._support.decorate(reply) if self._support is not None and isinstance(reply, Answer) else reply
         if self._summaries is not None and summary_due(state, self._window):
             self._summaries.start(key)  # once the reply is out, off the chat's path
 

@@ -42,6 +42,7 @@ class IncomingMessage:
     reply_to_bot: bool = False
     thread_id: str | None = None  # forum topic / Teams reply chain
     callback_data: str | None = None  # a pressed button's payload
+    reply_to_message_id: str | None = None  # the message this one replies to (Telegram reply, Teams replyToId)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ _NAMES = {
     "confirmations": ("Bestätigung", "Bestätigungen"),
     "references": ("Chat-Verweis", "Chat-Verweise"),
     "inbox": ("eingegangene Nachricht (Zwischenspeicher)", "eingegangene Nachrichten (Zwischenspeicher)"),
+    "support_cases": ("Support-Fall", "Support-Fälle"),
     "chats": ("Chat", "Chats"),
     "users": ("Benutzereintrag", "Benutzereinträge"),
 }

@@ -31,10 +31,13 @@ from bot.runtime.dispatcher import Dispatcher
 from bot.runtime.jobs import Jobs
 from bot.runtime.metrics import Metrics
 from bot.runtime.scheduler import Chore
+from bot.support.desk import SupportDesk, support_target
+from bot.support.outbox import Outboxes
 from knowledge.embedder import make_embedder
 from knowledge.ocr import RapidOcr
 from knowledge.rerank import CohereReranker
 from knowledge.service import KnowledgeBase
+from storage.cases import Cases
 from storage.db import database_url
 from storage.inbox import Inbox
 from storage.store import Store, utc_now
@@ -54,6 +57,7 @@ class Nik:
     commands: Commands
     jobs: Jobs  # long work outside the turn (reindex); platforms register their notes with it
     chores: tuple[Chore, ...]  # periodic pruning, run by the scheduler of ``nik serve``
+    support: SupportDesk  # hand-off to humans; platforms that can post outside a turn register with it
 
 
 def build_knowledge(settings: Settings) -> KnowledgeBase:
@@ -133,6 +137,14 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
             jobs=jobs,
             photos=photos.store,
         )
+        support = SupportDesk(
+            store,
+            Cases(store.engine),
+            Outboxes(),
+            support_target(settings.support_chat),
+            engine=engine,
+            photos=photos,
+        )
         conversation = Conversation(
             store,
             engine,
@@ -142,12 +154,13 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
             gate=Gate.from_settings(settings),
             photos=photos,
             metrics=metrics,
+            support=support,
         )
         inbox = Inbox(store.engine)
         dispatcher = Dispatcher(inbox, lease=timedelta(seconds=settings.turn_lease_seconds))
         chores = (partial(_forget_old_claims, inbox), partial(_prune_photos, photos.store))
         try:
-            yield Nik(settings, kb, store, engine, conversation, dispatcher, metrics, commands, jobs, chores)
+            yield Nik(settings, kb, store, engine, conversation, dispatcher, metrics, commands, jobs, chores, support)
         finally:
             await jobs.stop()
             await conversation.aclose()  # its background summaries write to the store

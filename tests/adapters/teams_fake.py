@@ -47,6 +47,7 @@ class Sent:
     reply_to: str | None
     activity: dict[str, Any]
     authorization: str | None
+    id: str = ""  # the id the connector gave the message (a channel post's id is its thread's root)
 
     @property
     def text(self) -> str:
@@ -206,6 +207,7 @@ class FakeBotFramework:
                 request.match_info.get("reply_to"),
                 body,
                 request.headers.get("Authorization"),
+                f"bot-{self._ids}",
             )
         )
         return web.json_response({"id": f"bot-{self._ids}"}, status=201)

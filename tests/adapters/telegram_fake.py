@@ -293,6 +293,9 @@ class FakeTelegram:
     async def _m_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
         return True
 
+    async def _m_setMyCommands(self, params: dict[str, Any]) -> Any:
+        return True
+
     async def _m_close(self, params: dict[str, Any]) -> Any:
         return True
 

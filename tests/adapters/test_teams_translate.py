@@ -59,7 +59,7 @@ def test_channel_thread_is_its_own_conversation_and_only_the_mention_goes() -> N
     message = to_incoming(activity)
     assert message is not None
     assert message.chat_id == "19:f00dfeed0c1f4b2a9d3e8b7a6c5d4e3f@thread.tacv2"
-    assert message.thread_id == "1741080000000"
+    assert message.thread_id == "1741080000000" and message.reply_to_message_id == "1741080000000"
     assert message.text == "Und was heißt E014 beim Nikolaus-Projekt?"  # "Nik" stays inside "Nikolaus"
     assert chat_key(activity) == ChatKey("teams", message.chat_id, "1741080000000")
 
@@ -113,6 +113,11 @@ def test_install_is_noticed_and_is_no_message() -> None:
         ("/docs", "/docs"),
         ("Status der LED blinkt rot", "Status der LED blinkt rot"),  # a question, not a command
         ("search", "search"),
+        ("support Display bleibt dunkel", "/support Display bleibt dunkel"),
+        ("support", "/support"),
+        ("done", "/done"),
+        ("nik Was bedeutet E013?", "/nik Was bedeutet E013?"),
+        ("nik", "nik"),
     ],
 )
 def test_commands_without_a_slash(typed: str, command: str) -> None:

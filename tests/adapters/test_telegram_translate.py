@@ -24,6 +24,7 @@ def test_private_text() -> None:
     found = incoming(api.message(7, text="  Was bedeutet E013? ", user_id=42))
     assert found is not None
     assert (found.platform, found.chat_id, found.user_id, found.user_name) == ("telegram", "7", "42", "User42")
+    assert found.reply_to_message_id is None
     assert (found.text, found.message_id, found.is_group, found.mentions_bot, found.thread_id) == (
         "Was bedeutet E013?",
         "1",
@@ -68,6 +69,7 @@ def test_reply_to_the_bot_but_not_the_forum_topic_root() -> None:
     }
     found = incoming(api.message(GROUP, text="SF-5000TL", reply_to=mine, thread=9))
     assert found is not None and found.reply_to_bot and found.thread_id == "9"
+    assert found.reply_to_message_id == "5"  # the support desk finds a case by it
     root = {**mine, "message_id": 9}  # in a topic every message replies to the topic's first message
     found = incoming(api.message(GROUP, text="Frage", reply_to=root, thread=9))
     assert found is not None and not found.reply_to_bot
