@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     # Photos
     max_image_bytes: int = Field(20 * 1024 * 1024, gt=0, validation_alias="NIK_MAX_IMAGE_BYTES")
     photo_retention_days: float = Field(30.0, ge=0, validation_alias="NIK_PHOTO_RETENTION_DAYS")
+    # Voice notes: an OpenAI-compatible /audio/transcriptions endpoint (see ``voice_configured``)
+    stt_model: str | None = Field(None, validation_alias="NIK_STT_MODEL")  # e.g. whisper-1
+    stt_base_url: str | None = Field(None, validation_alias="NIK_STT_BASE_URL")  # a local speech server
+    stt_api_key: SecretStr | None = Field(None, validation_alias="NIK_STT_API_KEY")  # for NIK_STT_BASE_URL only
+    stt_language: str = Field("de", validation_alias="NIK_STT_LANGUAGE")  # "" lets the server detect it
+    stt_seconds: float = Field(30.0, gt=0, le=300, validation_alias="NIK_STT_SECONDS")  # per voice note, retries too
+    max_voice_seconds: float = Field(120.0, gt=0, validation_alias="NIK_MAX_VOICE_SECONDS")
+    max_voice_bytes: int = Field(10 * 1024 * 1024, gt=0, le=25 * 1024 * 1024, validation_alias="NIK_MAX_VOICE_BYTES")
     # Operations
     reindex_cron: str = Field("0 3 * * *", validation_alias="NIK_REINDEX_CRON")  # "" or "off": no scheduled sync
     admin_chat: str | None = Field(None, validation_alias="NIK_ADMIN_CHAT")  # "telegram:<chat_id>" gets sync reports
@@ -137,6 +145,12 @@ class Settings(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return self.openai_api_key is not None or self.openai_base_url is not None
+
+    @property
+    def voice_configured(self) -> bool:
+        """Voice notes are transcribed: by a speech server of their own (``NIK_STT_BASE_URL``,
+        the model defaults to whisper-1) or by the LLM's endpoint once ``NIK_STT_MODEL`` names a model."""
+        return bool(self.stt_base_url) or (self.llm_configured and bool(self.stt_model))
 
 
 def _entries(value: object, expected: str) -> list[str]:

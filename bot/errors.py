@@ -4,6 +4,7 @@
     ├── ConfigError                an environment variable is missing or invalid
     ├── LlmUnavailable             the language model failed or ran out of the turn's time
     ├── PhotoRejected              a photo is not a safe, readable image (the text says why, in German)
+    ├── SpeechUnavailable          the speech-to-text endpoint failed or ran out of the voice note's time
     └── knowledge.errors.KnowledgeError (re-exported: manuals, index, documents)
 
 Anything else is a bug, caught only at the turn boundary and the framework's error hook.
@@ -29,6 +30,10 @@ class LlmUnavailable(NikError):
 class PhotoRejected(NikError):
     """An image was refused before anything was stored: too big, not an image, a
     decompression bomb, truncated, or a format we cannot open (HEIC)."""
+
+
+class SpeechUnavailable(NikError):
+    """A voice note could not be transcribed (after our bounded retries, within its time)."""
 
 
 EXPECTED: tuple[type[Exception], ...] = (NikError, KnowledgeError)

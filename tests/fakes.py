@@ -6,6 +6,10 @@ recording every request body, so tests drive the real ``openai`` client::
 
     async with ScriptedOpenAI([Calls(("search_knowledge", {"query": "E013"})), Text("...")]) as api:
         client = LlmClient("sk-test", api.base_url)
+
+It also speaks ``POST /v1/audio/transcriptions`` (multipart/form-data: ``file``,
+``model``, ``language``, ``response_format``) from a script of its own (``speech``:
+``Transcript`` or ``Status`` steps), recording each upload in ``transcriptions``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,25 @@ class Status:
 Step = Text | Calls | Status
 
 
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """What the speech endpoint heard (``""``: nothing intelligible); sent after ``delay`` seconds."""
+
+    text: str
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One recorded ``/audio/transcriptions`` request: its form fields and the file part."""
+
+    fields: dict[str, str]
+    file_name: str | None
+    content_type: str | None
+    data: bytes
+    authorization: str | None
+
+
 @dataclass
 class ScriptedOpenAI:
     script: list[Step]
@@ -64,6 +87,8 @@ class ScriptedOpenAI:
     headers: list[dict[str, str]] = field(default_factory=list)
     times: list[float] = field(default_factory=list)  # time.monotonic() of each request
     chunk_chars: int = 0  # streaming: split content and tool-call arguments into pieces this long (0: whole)
+    speech: list[Transcript | Status] = field(default_factory=list)  # the /audio/transcriptions script
+    transcriptions: list[Upload] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     _port: int = 0
     _ids: int = 0
@@ -75,6 +100,7 @@ class ScriptedOpenAI:
     async def __aenter__(self) -> ScriptedOpenAI:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
+        app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         self._runner, self._port = await start_on_loopback(app)
         return self
 
@@ -126,6 +152,36 @@ class ScriptedOpenAI:
             }
         )
 
+    async def _transcriptions(self, request: web.Request) -> web.StreamResponse:
+        """OpenAI's speech-to-text: a multipart upload in, ``{"text": …}`` (or plain text) out."""
+        if not request.content_type.startswith("multipart/form-data"):
+            return _error(400, "Expected multipart/form-data", kind="invalid_request_error")
+        fields: dict[str, str] = {}
+        upload: tuple[str | None, str | None, bytes] | None = None
+        async for part in await request.multipart():
+            if not isinstance(part, BodyPartReader) or part.name is None:
+                continue
+            if part.name == "file":
+                upload = (part.filename, part.headers.get("Content-Type"), bytes(await part.read()))
+            else:
+                fields[part.name] = await part.text()
+        if upload is None or "model" not in fields:
+            return _error(400, "'file' and 'model' are required", kind="invalid_request_error")
+        self.transcriptions.append(Upload(fields, *upload, request.headers.get("Authorization")))
+        if not self.speech:
+            return _error(500, "ScriptedOpenAI: the speech script is exhausted")
+        step = self.speech.pop(0)
+        if step.delay:
+            await asyncio.sleep(step.delay)
+        if isinstance(step, Status):
+            return _error(step.code, f"scripted HTTP {step.code}")
+        form = fields.get("response_format", "json")
+        if form == "text":
+            return web.Response(text=step.text, content_type="text/plain")
+        if form == "verbose_json":
+            return web.json_response({"task": "transcribe", "language": "german", "duration": 1.0, "text": step.text})
+        return web.json_response({"text": step.text, "usage": {"type": "duration", "seconds": 1}})
+
     def _call(self, name: str, args: dict[str, Any] | str) -> dict[str, Any]:
         self._ids += 1
         raw = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
@@ -171,8 +227,8 @@ class ScriptedOpenAI:
         return [text[i : i + self.chunk_chars] for i in range(0, len(text), self.chunk_chars)]
 
 
-def _error(code: int, message: str) -> web.Response:
-    kind = "rate_limit_exceeded" if code == 429 else "server_error"
+def _error(code: int, message: str, kind: str | None = None) -> web.Response:
+    kind = kind or ("rate_limit_exceeded" if code == 429 else "server_error")
     return web.json_response({"error": {"message": message, "type": kind, "param": None, "code": kind}}, status=code)
 
 

@@ -51,6 +51,9 @@ APP_ENV = (
     "DATABASE_URL",
     "NIK_HISTORY_WINDOW",
     "NIK_PAUSE_HOURS",
+    "NIK_STT_MODEL",
+    "NIK_STT_BASE_URL",
+    "NIK_STT_API_KEY",
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

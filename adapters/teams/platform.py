@@ -5,7 +5,8 @@ activity JSON in the inbox through the dispatcher and answers 201 at once — Te
 gives a bot about 15 s, a turn with the LLM may take a minute. The dispatcher then
 calls ``process`` per chat in order (also after a restart): it rebuilds everything
 from the stored activity, saves the conversation reference through the core's
-store, downloads inline images, and runs the conversation inside
+store, downloads inline images (and a voice message, when the core will transcribe
+it: ``VoiceIntake.wants`` with the duration an audio card reports), and runs the conversation inside
 ``CloudAdapter.continue_conversation`` (a proactive turn), rendering the replies.
 
 Without ``TEAMS_APP_ID`` nothing is authenticated; that is only allowed with
@@ -46,18 +47,21 @@ from adapters.teams.render import Renderer, text_activity
 from adapters.teams.translate import (
     PLATFORM,
     THREAD_MARK,
+    AudioRef,
     ImageRef,
     added_the_bot,
+    audio_attachment,
     chat_key,
     inline_images,
     shared_files,
     to_incoming,
 )
-from bot.core.messages import ImageInput, Progress, Reply
+from bot.core.messages import AudioInput, ImageInput, Progress, Reply
 from bot.errors import ConfigError
 from bot.runtime.composition import Nik
 from bot.runtime.jobs import Report
 from bot.support.outbox import Post, PostFailed
+from bot.voice.transcriber import audio_name
 from storage.inbox import Delivery
 from storage.store import ChatKey, Receipt
 
@@ -148,6 +152,9 @@ class TeamsPlatform:
         files = shared_files(activity)
         images, failed = await self._download(inline_images(activity))
         message = replace(message, images=tuple(images))
+        audio = audio_attachment(activity)
+        if audio is not None:
+            message = replace(message, audio=await self._hear(audio))
 
         async def turn(renderer: Renderer) -> None:
             if files:
@@ -303,6 +310,33 @@ class TeamsPlatform:
                 continue
             images.append(ImageInput(data, ref.mime))
         return images, failed
+
+    async def _hear(self, ref: AudioRef) -> AudioInput:
+        """A voice message for the core: its bytes (from a trusted host, with the bot's token, at most
+        ``NIK_MAX_VOICE_BYTES``) only when it will be transcribed; else none, and the core says why."""
+        voice = self._nik.voice
+        mime = ref.mime or "audio/ogg"
+        if not voice.wants(ref.seconds, None):
+            return AudioInput(b"", mime, ref.seconds, ref.name or audio_name(mime))
+        if not self._is_trusted(ref.url):
+            log.warning("not downloading audio from untrusted host %s", urlsplit(ref.url).hostname)
+            return AudioInput(b"", mime, ref.seconds, ref.name or audio_name(mime))
+        try:
+            headers = {"Authorization": f"Bearer {await self._token()}"} if self._app_id else {}
+            async with self._session().get(
+                ref.url, headers=headers, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=30)
+            ) as response:
+                response.raise_for_status()
+                if ref.mime is None and response.content_type.startswith("audio/"):
+                    mime = response.content_type
+                data = await response.content.read(voice.max_bytes + 1)
+        except (aiohttp.ClientError, TimeoutError, TokenUnavailable) as error:
+            log.warning("audio download failed: %r", error)
+            data = b""
+        name = ref.name or audio_name(mime)
+        if len(data) > voice.max_bytes:  # the core refuses it as too big; the bytes are not kept
+            return AudioInput(b"", mime, ref.seconds, name, size=len(data))
+        return AudioInput(data, mime, ref.seconds, name)
 
     async def _token(self) -> str:
         credentials = await self._credentials.create_credentials(

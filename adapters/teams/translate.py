@@ -11,15 +11,19 @@
 * A pressed Adaptive Card ``Action.Submit`` arrives as a message whose ``value``
   carries our data (``{"nik": "opt:2"}``) → ``callback_data``.
 
-Images are only *described* here (``inline_images``); the platform downloads them.
+Images and voice notes are only *described* here (``inline_images``,
+``audio_attachment``: an ``audio/*`` file, or the audio card the Teams mobile app
+sends for a recorded voice message, with its ISO 8601 duration); the platform
+downloads them.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from botbuilder.schema import Activity, ActivityTypes
 
@@ -39,6 +43,8 @@ FILE_HOSTS = ("sharepoint.com", "onedrive.live.com", "1drv.ms")
 _AT_TAG = re.compile(r"</?at>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"[ \t\u00a0]+")
+AUDIO_CARD = "application/vnd.microsoft.card.audio"
+_DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +53,16 @@ class ImageRef:
 
     url: str
     mime: str
+
+
+@dataclass(frozen=True, slots=True)
+class AudioRef:
+    """A voice message or audio file of a message: where to fetch it and what Teams says about it."""
+
+    url: str
+    mime: str | None  # None: whatever the download's Content-Type says
+    seconds: float | None
+    name: str | None
 
 
 def chat_key(activity: Activity) -> ChatKey:
@@ -143,6 +159,39 @@ def inline_images(activity: Activity) -> list[ImageRef]:
         if mime.startswith("image/") and attachment.content_url:
             found.append(ImageRef(attachment.content_url, mime))
     return found
+
+
+def audio_attachment(activity: Activity) -> AudioRef | None:
+    """The message's audio: an ``audio/*`` attachment, or an audio card's first media URL."""
+    for attachment in activity.attachments or ():
+        mime = (attachment.content_type or "").lower()
+        if mime.startswith("audio/") and attachment.content_url:
+            return AudioRef(attachment.content_url, mime, None, attachment.name)
+        if mime == AUDIO_CARD:
+            card = _card(attachment.content)
+            media = card.get("media")
+            url = media[0].get("url") if isinstance(media, list) and media and isinstance(media[0], dict) else None
+            if isinstance(url, str) and url:
+                return AudioRef(url, None, iso_seconds(card.get("duration")), None)
+    return None
+
+
+def iso_seconds(value: object) -> float | None:
+    """``PT13S`` → 13.0, ``PT1M5S`` → 65.0; None for anything else."""
+    found = _DURATION.fullmatch(value) if isinstance(value, str) and value.upper() != "P" else None
+    if found is None or not any(found.groups()):
+        return None
+    days, hours, minutes, seconds = (float(g) if g else 0.0 for g in found.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def _card(content: object) -> dict[str, Any]:
+    if isinstance(content, str):
+        try:
+            content = json.loads(content)
+        except ValueError:
+            return {}
+    return content if isinstance(content, dict) else {}
 
 
 def shared_files(activity: Activity) -> list[str]:

@@ -15,8 +15,10 @@ would confirm it as soon as it is queued in memory, hence our own small loop).
 
 **Process.** The dispatcher calls ``process`` per chat in order — also after a
 restart, from the stored JSON alone: the payload becomes a ``telegram.Update``
-again, ``to_incoming`` turns it into the core's message, images are downloaded,
-and the core's replies are shown through ``TurnOutput``.
+again, ``to_incoming`` turns it into the core's message, images are downloaded (a
+voice note only when the core will transcribe it: ``VoiceIntake.wants`` with the
+duration and size the update reports), and the core's replies are shown through
+``TurnOutput``.
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ from adapters.telegram.albums import Albums
 from adapters.telegram.client import CONNECT, POLL, SEND, make_bot
 from adapters.telegram.menu import set_menu
 from adapters.telegram.replies import NO_PREVIEW, Target, TurnOutput
-from adapters.telegram.translate import ImageFile, chat_key_of, image_files, to_incoming
-from bot.core.messages import FEEDBACK_PREFIX, OPTION_PREFIX, ImageInput, IncomingMessage, Progress
+from adapters.telegram.translate import AudioFile, ImageFile, audio_file, chat_key_of, image_files, to_incoming
+from bot.core.messages import FEEDBACK_PREFIX, OPTION_PREFIX, AudioInput, ImageInput, IncomingMessage, Progress
 from bot.errors import ConfigError
 from bot.runtime.composition import Nik
 from bot.runtime.jobs import Report
@@ -221,6 +223,9 @@ class TelegramPlatform:
                 message, files = self._merge(message, album)
         if files:
             message = replace(message, images=await self._download(files))
+        audio = audio_file(update.message) if update.message is not None else None
+        if audio is not None:
+            message = replace(message, audio=await self._hear(audio))
         target = self._target(update, message)
         query = update.callback_query
         if query is not None:
@@ -312,6 +317,20 @@ class TelegramPlatform:
                 continue
             images.append(ImageInput(bytes(data), file.mime))
         return tuple(images)
+
+    async def _hear(self, file: AudioFile) -> AudioInput:
+        """A voice note for the core: its bytes only when it will be transcribed (else none, and the
+        core says why); what Telegram reported about it either way. Kept in memory only."""
+        data, size = b"", file.size
+        if self._nik.voice.wants(file.seconds, size):
+            try:
+                found = await self.bot.get_file(file.file_id)
+                size = size if size is not None else found.file_size
+                if self._nik.voice.wants(file.seconds, size):
+                    data = bytes(await found.download_as_bytearray())
+            except TelegramError as error:
+                log.warning("could not download a Telegram voice note: %s", error)
+        return AudioInput(data, file.mime, file.seconds, file.name, size)
 
     def _target(self, update: Update, message: IncomingMessage) -> Target:
         query = update.callback_query

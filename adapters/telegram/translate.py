@@ -2,26 +2,30 @@
 
 ``to_incoming`` reads one ``telegram.Update`` and reports who wrote what where: the
 text (or caption) with the bot's ``@mention`` removed, whether the bot was
-mentioned or replied to, the forum topic, a pressed button's data. Images are not
-downloaded here: ``image_files`` names the files the platform fetches afterwards.
+mentioned or replied to, the forum topic, a pressed button's data. Images and
+voice notes are not downloaded here: ``image_files`` and ``audio_file`` name the
+files the platform fetches afterwards (a voice note with its reported duration).
 
 What is not a message to Nik becomes ``None``: edits, service messages, channel
 posts, a command addressed to another bot (``/help@OtherBot``). Input Nik cannot
-read (voice, video, stickers, other files) becomes a message *without text*, so
-that the core answers it with its note on what Nik understands — under the same
-group policy as everything else.
+read (video, stickers, other files) becomes a message with its caption as the text
+(or none), so that the core answers the caption or its note on what Nik
+understands — under the same group policy as everything else. A caption is never
+dropped.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from datetime import timedelta
+from typing import Any, Final
 
 from telegram import Message, Update
 from telegram.constants import ChatType
 
 from bot.core.messages import IncomingMessage
+from bot.voice.transcriber import audio_name
 from storage.store import ChatKey
 
 PLATFORM: Final = "telegram"
@@ -38,6 +42,17 @@ class ImageFile:
     size: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class AudioFile:
+    """A Telegram voice note or audio file to download, with what Telegram reports about it."""
+
+    file_id: str
+    mime: str
+    seconds: float | None
+    size: int | None
+    name: str  # with the extension speech servers tell the format by
+
+
 def to_incoming(update: Update, bot_username: str) -> IncomingMessage | None:
     """The message ``update`` carries for Nik, or None when it carries none."""
     if update.callback_query is not None:
@@ -47,10 +62,8 @@ def to_incoming(update: Update, bot_username: str) -> IncomingMessage | None:
         return None
     raw = message.text if message.text is not None else message.caption
     text = raw or ""
-    if message.text is None and not image_files(message):
-        if not _unsupported(message):
-            return None  # a service message: someone joined, a pin, a topic created …
-        text = ""  # voice, video, sticker, other files: the core says what Nik understands
+    if message.text is None and not image_files(message) and not _unsupported(message):
+        return None  # a service message: someone joined, a pin, a topic created …
     command = _COMMAND.match(text)
     if command is not None and command.group(2).lower() != bot_username.lower():
         return None  # /cmd@OtherBot
@@ -116,6 +129,30 @@ def image_files(message: Message) -> tuple[ImageFile, ...]:
     if document is not None and (document.mime_type or "").startswith("image/"):
         return (ImageFile(document.file_id, document.mime_type or "image/jpeg", document.file_size),)
     return ()
+
+
+def audio_file(message: Message) -> AudioFile | None:
+    """A voice note, an audio file, or a document that is audio."""
+    voice, audio, document = message.voice, message.audio, message.document
+    if voice is not None:
+        return AudioFile(voice.file_id, voice.mime_type or "audio/ogg", _seconds(voice), voice.file_size, "voice.ogg")
+    if audio is not None:
+        mime = audio.mime_type or "audio/mpeg"
+        name = audio.file_name or audio_name(mime, "audio")
+        return AudioFile(audio.file_id, mime, _seconds(audio), audio.file_size, name)
+    if document is not None and (document.mime_type or "").startswith("audio/"):
+        mime = document.mime_type or "audio/ogg"
+        name = document.file_name or audio_name(mime, "audio")
+        return AudioFile(document.file_id, mime, None, document.file_size, name)
+    return None
+
+
+def _seconds(media: Any) -> float | None:
+    """The duration Telegram reported (read from the JSON: PTB's attribute changes type in v23)."""
+    value = media.to_dict().get("duration")
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _pressed(update: Update, bot_username: str) -> IncomingMessage | None:

@@ -132,26 +132,7 @@ class LlmClient:
         raise AssertionError("unreachable")  # tenacity returns the result or raises the last error
 
     def _retrying(self, deadline: float) -> AsyncRetrying:
-        """Transient failures again, ``retries`` times at most and only while the wait fits before ``deadline``."""
-
-        def wait(state: RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome is not None else None
-            told = None
-            if isinstance(error, openai.RateLimitError):
-                told = _retry_after(error.response.headers.get("retry-after"))
-            return told if told is not None else self._backoff * state.attempt_number
-
-        def note(state: RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome is not None else None
-            log.info("LLM %s: retrying in %.1fs", _describe(error), state.upcoming_sleep)
-
-        return AsyncRetrying(
-            stop=stop_after_attempt(self._retries + 1) | _WaitPasses(deadline),
-            wait=wait,
-            retry=retry_if_exception(_transient),
-            before_sleep=note,
-            reraise=True,
-        )
+        return retrying(deadline, self._retries, self._backoff)
 
     async def _attempt(
         self,
@@ -195,6 +176,30 @@ class LlmClient:
                 log.warning("LLM stream broke off after partial text: %s", type(err).__name__)
                 raise LlmUnavailable("Die Antwort des Sprachmodells ist abgebrochen.") from None
             raise
+
+
+def retrying(deadline: float, retries: int, backoff: float, what: str = "LLM") -> AsyncRetrying:
+    """The policy for an OpenAI-compatible endpoint: transient failures again, ``retries`` times
+    at most and only while the wait fits before ``deadline`` (a 429's ``Retry-After`` first)."""
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome is not None else None
+        told = None
+        if isinstance(error, openai.RateLimitError):
+            told = _retry_after(error.response.headers.get("retry-after"))
+        return told if told is not None else backoff * state.attempt_number
+
+    def note(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        log.info("%s %s: retrying in %.1fs", what, _describe(error), state.upcoming_sleep)
+
+    return AsyncRetrying(
+        stop=stop_after_attempt(retries + 1) | _WaitPasses(deadline),
+        wait=wait,
+        retry=retry_if_exception(_transient),
+        before_sleep=note,
+        reraise=True,
+    )
 
 
 class _WaitPasses(stop_base):

@@ -34,8 +34,8 @@ SEARCH_HITS = 5
 
 HELP = """Ich bin **Nik** und beantworte Fragen aus den Produkt-Handbüchern – mit Handbuch und Seite als Quelle.
 
-**So fragen Sie:** einfach die Frage schreiben, am besten mit Gerät und Fehlercode. In Gruppen erwähnen Sie mich \
-oder antworten auf eine meiner Nachrichten.
+**So fragen Sie:** einfach die Frage schreiben oder als Sprachnachricht schicken, am besten mit Gerät und \
+Fehlercode. In Gruppen erwähnen Sie mich oder antworten auf eine meiner Nachrichten.
 
 **Beispiele:**
 - Was bedeutet Fehler E013?

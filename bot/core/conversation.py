@@ -34,6 +34,10 @@ Adapters only report facts (``IncomingMessage``); this module decides policy:
   (``SupportDesk``): the desk takes ``/support``, ``/cases``, ``/done``, an agent's reply to a
   case and a technician's messages while their case is open; ``/nik TEXT`` still asks Nik.
   "Not in the manuals" answers and the reply to a 👎 carry the support button.
+* **Voice**: a voice note is transcribed (``VoiceIntake``) once the photos are in;
+  the transcript is shown first ("🎤 Verstanden: …") and then answered and stored as
+  if typed (with its caption, if any). Without a speech endpoint, over a limit, or
+  with nothing recognised the note says why; the audio itself is never stored.
 * **Failures**: expected errors become a short German message; anything else is
   caught once, at the turn boundary, logged with the chat key, and apologised for.
 """
@@ -71,6 +75,7 @@ from bot.errors import EXPECTED, PhotoRejected
 from bot.photos.intake import PhotoIntake
 from bot.runtime.metrics import Metrics
 from bot.support.desk import SupportDesk
+from bot.voice.intake import VoiceIntake
 from knowledge.errors import IndexMissing
 from storage.store import (
     ChatKey,
@@ -129,10 +134,12 @@ class Conversation:
         photos: PhotoIntake | None = None,
         metrics: Metrics | None = None,
         support: SupportDesk | None = None,
+        voice: VoiceIntake | None = None,
         devices: Devices | None = None,
     ) -> None:
         self._store = store
         self._support = support
+        self._voice = voice or VoiceIntake(None)
         self._photos = photos
         self._engine = engine
         self._commands = commands
@@ -265,7 +272,7 @@ class Conversation:
                 yield Answer(STALE_BUTTON, kind="info")
                 return
             text = chosen
-        if not text and not message.images:
+        if not text and not message.images and message.audio is None:
             yield Answer(NO_TEXT, kind="info")
             return
         images = message.images
@@ -280,6 +287,12 @@ class Conversation:
             self._count_photos("accepted", len(images))
             images, image_refs = intake.images, intake.refs
         yield Typing()
+        if message.audio is not None:
+            heard = await self._voice.hear(message.audio)  # SpeechUnavailable: the boundary apologises
+            yield heard.note
+            text = "\n".join(t for t in (text, heard.text) if t)  # a caption is kept
+            if not text and not images:
+                return
         pause = state.pause
         if pause is not None and pause.expires_at <= self._clock():
             pause = None

@@ -29,6 +29,17 @@ class ImageInput:
 
 
 @dataclass(frozen=True, slots=True)
+class AudioInput:
+    """A voice note or audio file as the platform delivered it (OGG/Opus from Telegram): not decoded."""
+
+    data: bytes  # empty when the adapter did not download it (over a limit, no speech endpoint, failed)
+    mime: str
+    seconds: float | None = None  # the duration the platform reported, if it did
+    name: str = "voice.ogg"  # speech servers tell the format by the file name's extension
+    size: int | None = None  # the size the platform reported before any download
+
+
+@dataclass(frozen=True, slots=True)
 class IncomingMessage:
     platform: Platform
     chat_id: str
@@ -43,6 +54,7 @@ class IncomingMessage:
     thread_id: str | None = None  # forum topic / Teams reply chain
     callback_data: str | None = None  # a pressed button's payload
     reply_to_message_id: str | None = None  # the message this one replies to (Telegram reply, Teams replyToId)
+    audio: AudioInput | None = None  # a voice note (the text is its caption)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 
@@ -33,6 +33,8 @@ from bot.runtime.metrics import Metrics
 from bot.runtime.scheduler import Chore
 from bot.support.desk import SupportDesk, support_target
 from bot.support.outbox import Outboxes
+from bot.voice.intake import VoiceIntake
+from bot.voice.transcriber import DEFAULT_MODEL, SpeechClient
 from knowledge.embedder import make_embedder
 from knowledge.ocr import RapidOcr
 from knowledge.rerank import CohereReranker
@@ -58,6 +60,7 @@ class Nik:
     jobs: Jobs  # long work outside the turn (reindex); platforms register their notes with it
     chores: tuple[Chore, ...]  # periodic pruning, run by the scheduler of ``nik serve``
     support: SupportDesk  # hand-off to humans; platforms that can post outside a turn register with it
+    voice: VoiceIntake = field(default_factory=lambda: VoiceIntake(None))  # adapters ask it before downloading
 
 
 def build_knowledge(settings: Settings) -> KnowledgeBase:
@@ -100,6 +103,28 @@ def build_photos(settings: Settings) -> PhotoIntake:
     return PhotoIntake(store, settings.max_image_bytes)
 
 
+def build_voice(settings: Settings) -> VoiceIntake:
+    """Voice notes: their own speech server (``NIK_STT_BASE_URL``, ``NIK_STT_API_KEY``), else the
+    LLM's endpoint and key once ``NIK_STT_MODEL`` is set; without either, notes say what is missing.
+    (The LLM's key is never sent to another server.)"""
+    limits = partial(VoiceIntake, max_seconds=settings.max_voice_seconds, max_bytes=settings.max_voice_bytes)
+    if not settings.voice_configured:
+        return limits(None)
+    base_url: str | None
+    if settings.stt_base_url:
+        secret, base_url = settings.stt_api_key, settings.stt_base_url
+    else:
+        secret, base_url = settings.openai_api_key, settings.openai_base_url
+    client = SpeechClient(
+        secret.get_secret_value() if secret else None,
+        base_url,
+        settings.stt_model or DEFAULT_MODEL,
+        language=settings.stt_language,
+        seconds=settings.stt_seconds,
+    )
+    return limits(client)
+
+
 def llm_label(settings: Settings) -> str:
     """What /status calls the answering engine."""
     return settings.llm_model if settings.llm_configured else "offline"
@@ -120,6 +145,7 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
     kb = knowledge or build_knowledge(settings)
     store = await Store.open(database_url(settings.data_dir, settings.database_url))
     llm = build_llm(settings)
+    voice = build_voice(settings)
     metrics = Metrics()
     kb.on_search = metrics.retrieval_seconds.observe
     try:
@@ -155,16 +181,20 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
             photos=photos,
             metrics=metrics,
             support=support,
+            voice=voice,
         )
         inbox = Inbox(store.engine)
         dispatcher = Dispatcher(inbox, lease=timedelta(seconds=settings.turn_lease_seconds))
         chores = (partial(_forget_old_claims, inbox), partial(_prune_photos, photos.store))
         try:
-            yield Nik(settings, kb, store, engine, conversation, dispatcher, metrics, commands, jobs, chores, support)
+            yield Nik(
+                settings, kb, store, engine, conversation, dispatcher, metrics, commands, jobs, chores, support, voice
+            )
         finally:
             await jobs.stop()
             await conversation.aclose()  # its background summaries write to the store
     finally:
         if llm is not None:
             await llm.close()
+        await voice.close()
         await store.close()

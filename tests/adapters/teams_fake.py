@@ -7,7 +7,7 @@ One aiohttp server plays every Microsoft endpoint:
   (recorded in ``updates``); ``fail_next`` scripts error statuses for the next POSTs;
 * the login service: ``POST /{tenant}/oauth2/v2.0/token`` (recorded in ``token_requests``);
 * the OpenID metadata and JWKS of a locally generated RSA key (``sign`` makes tokens);
-* image bytes at ``GET /attachments/{name}`` (the Authorization headers seen are recorded).
+* image (and ``.ogg`` voice) bytes at ``GET /attachments/{name}`` (the Authorization headers seen are recorded).
 """
 
 from __future__ import annotations
@@ -224,4 +224,5 @@ class FakeBotFramework:
         data = self.images.get(request.match_info["name"])
         if data is None:
             raise web.HTTPNotFound()
-        return web.Response(body=data, content_type="image/png")
+        kind = "audio/ogg" if request.match_info["name"].endswith(".ogg") else "image/png"
+        return web.Response(body=data, content_type=kind)

@@ -9,7 +9,7 @@ waits for the next one). Faults on demand: ``fail_next`` (e.g. 429 with
 ``retry_after``, or a 502 for the next N calls of a method, until ``heal``) and
 ``html_refused`` (400 "can't parse entities").
 
-Builders (``text``, ``photo``, ``press``, …) make update JSON as Telegram sends it.
+Builders (``text``, ``photo``, ``voice``, ``press``, …) make update JSON as Telegram sends it.
 """
 
 from __future__ import annotations
@@ -184,6 +184,23 @@ class FakeTelegram:
             extra["caption"] = caption
         return self.message(chat_id, photo=sizes, **extra)
 
+    def voice(
+        self, chat_id: int, data: bytes, *, seconds: int = 3, caption: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """A voice note (OGG/Opus, as Telegram records it) of ``seconds`` holding ``data``."""
+        file_id = f"voice-{len(self.files) + 1}"
+        self.files[file_id] = data
+        voice = {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "duration": seconds,
+            "mime_type": "audio/ogg",
+            "file_size": len(data),
+        }
+        if caption is not None:
+            extra["caption"] = caption
+        return self.message(chat_id, voice=voice, **extra)
+
     def press(self, chat_id: int, on: dict[str, Any], data: str, *, user_id: int = 42) -> dict[str, Any]:
         """An update for a button press under the bot's message ``on`` (a sendMessage result)."""
         query = {
@@ -223,7 +240,7 @@ class FakeTelegram:
         return web.json_response({"ok": True, "result": result})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
-        file_id = request.match_info["path"].rsplit("/", 1)[-1]
+        file_id = request.match_info["path"].rsplit("/", 1)[-1].removesuffix(".oga")
         if request.match_info["token"] != self.token or file_id not in self.files:
             return web.Response(status=404)
         self.downloads.append(file_id)
@@ -281,7 +298,7 @@ class FakeTelegram:
             "file_id": file_id,
             "file_unique_id": file_id,
             "file_size": len(self.files[file_id]),
-            "file_path": f"photos/{file_id}",
+            "file_path": f"voice/{file_id}.oga" if file_id.startswith("voice") else f"photos/{file_id}",
         }
 
     async def _m_sendChatAction(self, params: dict[str, Any]) -> Any:

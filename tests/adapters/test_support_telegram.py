@@ -217,5 +217,6 @@ async def test_an_unreachable_support_chat_is_said_and_the_next_try_opens_a_new_
         failed = await server.nik.support.cases.by_number(1)
         assert failed is not None and failed.status == "failed" and failed.words == "Hilfe"
         api.push(api.message(ANNA, text="/support Hilfe"))
-        await api.wait_for(lambda: len(api.texts(SUPPORT)) == 2)  # the refused attempt is in the log too
+        # the refused attempt is in the support chat's log too; the confirmation follows the case post
+        await api.wait_for(lambda: len(api.texts(SUPPORT)) == 2 and len(api.texts(ANNA)) == 2)
         assert "Support-Fall #2" in api.texts(SUPPORT)[1] and "Fall <b>#2</b>" in api.texts(ANNA)[1]

@@ -144,4 +144,4 @@ async def test_development_mode_runs_without_authentication(kb_dir: Path, sample
 
 def _nik_stub(settings: Settings) -> Nik:
     """TeamsPlatform reads only the settings while it checks them."""
-    return Nik(settings, None, None, None, None, None, None, None, None, ())  # type: ignore[arg-type]
+    return Nik(settings, None, None, None, None, None, None, None, None, (), None)  # type: ignore[arg-type]

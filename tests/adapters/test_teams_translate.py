@@ -10,10 +10,13 @@ from botbuilder.schema import Activity
 from teams_fake import FIXTURES
 
 from adapters.teams.translate import (
+    AudioRef,
     added_the_bot,
     as_command,
+    audio_attachment,
     chat_key,
     inline_images,
+    iso_seconds,
     shared_files,
     split_conversation,
     to_incoming,
@@ -134,3 +137,27 @@ def test_conversation_ids_split_into_chat_and_thread() -> None:
 def test_non_messages_are_not_translated() -> None:
     assert to_incoming(load("personal_message", type="messageReaction")) is None
     assert load("personal_message").recipient.id == BOT
+
+
+def test_voice_messages_and_audio_files_are_found_with_their_duration() -> None:
+    card = {
+        "contentType": "application/vnd.microsoft.card.audio",
+        "content": {
+            "duration": "PT1M5S",
+            "media": [{"url": "https://eu-api.asm.skype.com/v1/objects/0-x/views/audio"}],
+        },
+    }
+    as_text = {**card, "content": json.dumps(card["content"])}  # Teams may send the card as a JSON string
+    plain = {"contentType": "audio/mpeg", "contentUrl": "https://smba.trafficmanager.net/a.mp3", "name": "a.mp3"}
+    stub = {
+        "contentType": "text/html",
+        "content": '<div><span itemtype="http://schema.skype.com/InputExtension"></span></div>',
+    }
+    found = [audio_attachment(load("personal_message", attachments=[a])) for a in (card, as_text, plain, stub)]
+    assert found == [
+        AudioRef("https://eu-api.asm.skype.com/v1/objects/0-x/views/audio", None, 65.0, None),
+        AudioRef("https://eu-api.asm.skype.com/v1/objects/0-x/views/audio", None, 65.0, None),
+        AudioRef("https://smba.trafficmanager.net/a.mp3", "audio/mpeg", None, "a.mp3"),
+        None,  # a channel voice note carries no audio for bots: the text (if any) is answered
+    ]
+    assert [iso_seconds(v) for v in ("PT13S", "PT1H2M3.5S", "P", "13", None)] == [13.0, 3723.5, None, None, None]

@@ -8,7 +8,7 @@ import pytest
 from telegram import Update
 from telegram_fake import BOT_NAME, BOT_USER, FakeTelegram
 
-from adapters.telegram.translate import chat_key_of, image_files, to_incoming
+from adapters.telegram.translate import audio_file, chat_key_of, image_files, to_incoming
 from bot.core.messages import IncomingMessage
 from storage.store import ChatKey
 
@@ -103,31 +103,63 @@ def test_an_image_sent_as_a_file_is_an_image_other_files_are_not() -> None:
     assert incoming(update.to_dict()) is not None
     pdf = {"file_id": "doc-2", "file_unique_id": "d2", "mime_type": "application/pdf"}
     found = incoming(api.message(7, document=pdf, caption="Bitte lesen"))
-    assert found is not None and found.text == "" and found.images == ()
+    assert found is not None and found.text == "Bitte lesen" and found.images == ()  # the caption is kept
 
 
 @pytest.mark.parametrize(
-    "content",
+    ("content", "text"),
     [
-        {"voice": {"file_id": "v", "file_unique_id": "v", "duration": 3}, "caption": "hör mal"},
-        {
-            "sticker": {
-                "file_id": "s",
-                "file_unique_id": "s",
-                "type": "regular",
-                "width": 1,
-                "height": 1,
-                "is_animated": False,
-                "is_video": False,
-            }
-        },
-        {"video": {"file_id": "x", "file_unique_id": "x", "width": 1, "height": 1, "duration": 1}},
+        ({"voice": {"file_id": "v", "file_unique_id": "v", "duration": 3}, "caption": "hör mal"}, "hör mal"),
+        (
+            {
+                "sticker": {
+                    "file_id": "s",
+                    "file_unique_id": "s",
+                    "type": "regular",
+                    "width": 1,
+                    "height": 1,
+                    "is_animated": False,
+                    "is_video": False,
+                }
+            },
+            "",
+        ),
+        ({"video": {"file_id": "x", "file_unique_id": "x", "width": 1, "height": 1, "duration": 1}}, ""),
+        (
+            {
+                "video": {"file_id": "x", "file_unique_id": "x", "width": 1, "height": 1, "duration": 1},
+                "caption": "E013?",
+            },
+            "E013?",
+        ),
     ],
 )
-def test_unsupported_input_is_a_message_without_text(content: dict[str, Any]) -> None:
+def test_other_input_is_a_message_with_its_caption_as_text(content: dict[str, Any], text: str) -> None:
     api = FakeTelegram()
     found = incoming(api.message(7, **content))
-    assert found is not None and found.text == "" and found.images == ()
+    assert found is not None and found.text == text and found.images == ()
+
+
+def test_voice_audio_and_audio_documents_are_audio_files_with_their_reported_facts() -> None:
+    api = FakeTelegram()
+    voice = {"file_id": "v", "file_unique_id": "v", "duration": 7, "mime_type": "audio/ogg", "file_size": 9000}
+    music = {"file_id": "a", "file_unique_id": "a", "duration": 61, "mime_type": "audio/mpeg", "file_size": 99}
+    named = {"file_id": "d", "file_unique_id": "d", "mime_type": "audio/mp4", "file_name": "Frage.m4a"}
+    found = [
+        audio_file(Update.de_json(api.message(7, **content), None).message)  # type: ignore[arg-type]
+        for content in (
+            {"voice": voice},
+            {"audio": music},
+            {"document": named},
+            {"document": {**named, "mime_type": "application/pdf"}},
+        )
+    ]
+    assert [(f.file_id, f.mime, f.seconds, f.size, f.name) if f else None for f in found] == [
+        ("v", "audio/ogg", 7.0, 9000, "voice.ogg"),
+        ("a", "audio/mpeg", 61.0, 99, "audio.mp3"),
+        ("d", "audio/mp4", None, None, "Frage.m4a"),
+        None,
+    ]
 
 
 def test_service_messages_edits_and_channels_are_not_for_nik() -> None:
