@@ -226,6 +226,12 @@ async def test_a_device_whose_manuals_left_the_index_is_said_and_not_used(
     assert reply.question.startswith("Zu Kaputt 9000 habe ich kein Handbuch mehr")
 
 
+async def test_device_without_an_index_says_so(tmp_path: Path, embedder: E5Embedder, store: Store) -> None:
+    conversation = make_conversation(open_kb(tmp_path / "nothing", embedder), store)
+    reply = await answer(conversation, msg("/device SF-5000TL"))
+    assert "noch keine Handbücher indexiert" in reply.text and await store.device(ChatKey("telegram", "c1")) is None
+
+
 async def test_the_device_survives_a_restart(device_kb: KnowledgeBase, tmp_path: Path) -> None:
     from storage.db import database_url
 

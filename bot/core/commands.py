@@ -206,6 +206,10 @@ class Commands:
                 return Answer("Gerät vergessen – ich suche wieder in allen Handbüchern.", kind="info")
             return Answer("Für diesen Chat war kein Gerät festgelegt.", kind="info")
         name = " ".join(args.split())[:DEVICE_NAME_CHARS]
+        try:
+            indexed = {d.file: d.title for d in await asyncio.to_thread(self.knowledge.documents)}
+        except IndexMissing:
+            return Answer(NO_INDEX, kind="info")
         found = await Devices(self.knowledge).resolve(name)
         if not found:
             return Answer(
@@ -222,8 +226,7 @@ class Commands:
         match = found[0]
         device = Device(match.label, match.scope, message.user_id)
         await self.store.set_device(key, device)
-        docs = {d.file: d.title for d in await asyncio.to_thread(self.knowledge.documents)}
-        titles = ", ".join(sorted(docs.get(file, file) for file in match.files))
+        titles = ", ".join(sorted(indexed.get(file, file) for file in match.files))
         text = f"{remembered(device)}\nIch suche dann nur in: {titles}."
         pause = await self.store.pause(key)
         if pause is not None and pause.user_id == message.user_id:  # most likely "Welches Gerät meinen Sie?"
