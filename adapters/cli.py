@@ -1,7 +1,7 @@
 """``nik``: the command line over the core that :mod:`bot.runtime.composition` wires.
 
-Commands: ``index``, ``search``, ``docs``, ``eval``, ``chat``, ``ask``, ``serve``. Expected failures (bad paths,
-corrupt files, missing index, bad configuration) print one line and exit 2;
+Commands: ``index``, ``search``, ``docs``, ``eval``, ``chat``, ``ask``, ``forget``, ``serve``. Expected
+failures (bad paths, corrupt files, missing index, bad configuration) print one line and exit 2;
 ``--json`` prints machine-readable output on stdout.
 """
 
@@ -26,8 +26,9 @@ from rich.table import Table
 
 from bot.config import Settings, load_settings
 from bot.core.messages import Answer, Clarification, ImageInput, IncomingMessage, PageImage, Progress, Reply
+from bot.core.privacy import ForgetReport, forget_user
 from bot.errors import EXPECTED, ConfigError
-from bot.runtime.composition import build_knowledge, open_nik
+from bot.runtime.composition import build_knowledge, build_photos, open_nik
 from bot.runtime.logs import configure_logging
 from knowledge.errors import IndexMissing
 from knowledge.evaluation import evaluate, load_questions
@@ -35,7 +36,9 @@ from knowledge.models import IndexProgress, IndexReport, SearchResult
 from knowledge.retriever import Mode
 from knowledge.service import KnowledgeBase
 from knowledge.text import best_lines
+from storage.db import database_url
 from storage.errors import StorageError
+from storage.store import Store
 
 MODES: tuple[Mode, ...] = ("hybrid", "fts", "vector")
 FAILURES: tuple[type[Exception], ...] = (*EXPECTED, StorageError)  # one line, exit 2
@@ -325,6 +328,36 @@ def _excerpt(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def _forget(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete everything of one user in every chat (the admin's ``/forget``); print the counts."""
+    user = args.user.strip()
+    if not user:
+        raise ConfigError("--user braucht eine Benutzer-ID")
+    report = asyncio.run(_forget_everywhere(settings, args.platform, user))
+    if args.json:
+        print(json.dumps(report.counts))
+        return 0
+    if not report.counts:
+        print(f"Von {args.platform}:{user} ist nichts gespeichert.")
+        return 0
+    table = Table("was", "gelöscht")
+    for name, count in report.counts.items():
+        table.add_row(name, str(count))
+    Console().print(table)
+    print(f"{args.platform}:{user}: {sum(report.rows.values())} Zeilen und {report.photos} Fotos gelöscht.")
+    return 0
+
+
+async def _forget_everywhere(settings: Settings, platform: str, user: str) -> ForgetReport:
+    store = await Store.open(database_url(settings.data_dir, settings.database_url))
+    try:
+        report = await forget_user(store, build_photos(settings).store, platform, user)
+    finally:
+        await store.close()
+    assert report is not None  # no confirmation asked for: always a report
+    return report
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.serve import serve  # the platform libraries load only for `nik serve`
 
@@ -371,6 +404,14 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--image", default=None, help="attach a photo (JPEG/PNG)")
     ask.add_argument("--json", action="store_true")
     ask.set_defaults(run=_ask)
+
+    forget = commands.add_parser(
+        "forget", help="delete one user's messages, photos, votes, questions and device in every chat"
+    )
+    forget.add_argument("--platform", choices=("telegram", "teams", "console"), required=True)
+    forget.add_argument("--user", required=True, help="the platform's user id (Teams: the Entra ID object id)")
+    forget.add_argument("--json", action="store_true", help="print the deleted rows per table (and photos)")
+    forget.set_defaults(run=_forget)
 
     serve = commands.add_parser(
         "serve", help="serve the configured platforms (Telegram, Teams) and /healthz on NIK_HOST:NIK_PORT"

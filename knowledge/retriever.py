@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
@@ -247,8 +247,7 @@ class Retriever:
         """Files to search (None: all) and a doubt about the question's subject."""
         docs = state.documents
         if product:
-            wanted = fold(product)
-            return {d.info.file for d in docs if wanted in fold(_descriptor(d.info))}, ""
+            return product_files((d.info for d in docs), product), ""
         folded = f" {' '.join(words(query))} "
         makers = {d.info.manufacturer for d in docs if d.info.manufacturer}
         # Brands from the built-in list, plus makers that only the catalog names.
@@ -544,6 +543,12 @@ def _in_filter(files: set[str] | None) -> str | None:
         return None
     quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in sorted(files))
     return f"file IN ({quoted})"
+
+
+def product_files(documents: Iterable[DocumentInfo], product: str) -> set[str]:
+    """The manuals a product filter keeps: those whose title, file name, maker or products contain it."""
+    wanted = fold(product)
+    return {info.file for info in documents if wanted in fold(_descriptor(info))}
 
 
 def _descriptor(info: DocumentInfo) -> str:

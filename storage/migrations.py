@@ -28,7 +28,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.db import lock_for_migration
 from storage.errors import SchemaTooNew
-from storage.models import Base, InboxItem, SchemaVersion, SupportCase, SupportCounter, SupportPost
+from storage.models import (
+    Base,
+    Confirmation,
+    Device,
+    InboxItem,
+    SchemaVersion,
+    SupportCase,
+    SupportCounter,
+    SupportPost,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +65,17 @@ def _create_support_cases(conn: Connection) -> None:
         model.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 
+def _create_devices_and_confirmations(conn: Connection) -> None:
+    Device.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+    Confirmation.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create all tables", _create_tables),
     Migration(2, "inbox: platform updates stored before they are acknowledged", _create_inbox),
     Migration(3, "drop processed_messages: the inbox de-duplicates", _drop_processed_messages),
     Migration(4, "support cases: hand-offs to the support team, their posts, the case counter", _create_support_cases),
+    Migration(5, "devices per chat and pending confirmations (/device, /forget)", _create_devices_and_confirmations),
 )
 LATEST = MIGRATIONS[-1].version
 

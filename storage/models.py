@@ -146,6 +146,29 @@ class Feedback(Base):
     created_at: Mapped[datetime]
 
 
+class Device(Base):
+    """The device a chat (thread) is about: its searches are narrowed to ``scope``'s manuals."""
+
+    __tablename__ = "devices"
+
+    chat_row_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
+    label: Mapped[str] = mapped_column(Text)  # shown above answers: "SolarFux SF-5000TL"
+    scope: Mapped[str] = mapped_column(Text)  # the product filter of the search (knowledge.devices)
+    user_id: Mapped[str | None] = mapped_column(_ID)  # who set it (/forget of that user removes it)
+    set_at: Mapped[datetime]
+
+
+class Confirmation(Base):
+    """An action a user asked for and has yet to confirm (``/forget`` → ``/forget yes``)."""
+
+    __tablename__ = "confirmations"
+
+    chat_row_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(_ID, primary_key=True)
+    action: Mapped[str] = mapped_column(String(32), primary_key=True)
+    expires_at: Mapped[datetime]
+
+
 class InboxItem(Base):
     """An incoming platform update, stored before the platform gets its 2xx.
 

@@ -18,6 +18,9 @@ Plain frozen dataclasses cross the boundary; rows and sessions stay in here.
   history but starts the window, the summary and the pending question afresh.
 * Writes on SQLite begin with ``BEGIN IMMEDIATE`` (:func:`storage.db.begin_write`):
   concurrent writers — tasks or processes — queue on ``busy_timeout``.
+* A chat's *device* (``/device``) is read with the turn's state and changed by its write.
+* ``forget_user`` deletes one user's rows (``storage.forget`` has the rules) in one
+  write; ``/forget`` asks first and the asking is stored (``request_confirmation``).
 * Timestamps are timezone-aware UTC; a naive datetime is refused with ``ValueError``.
 """
 
@@ -28,23 +31,26 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeAlias, cast
 
 from sqlalchemy import ColumnElement, Row, and_, delete, distinct, func, insert, outerjoin, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage import forget
 from storage.db import create_engine, dialect_insert, write_transaction
 from storage.migrations import migrate
 from storage.models import (
     ROLES,
     Chat,
+    Confirmation,
     Feedback,
     InboxItem,
     Message,
     PlatformReference,
     User,
 )
+from storage.models import Device as DeviceRow
 from storage.models import Pause as PauseRow
 from storage.models import Summary as SummaryRow
 
@@ -113,6 +119,32 @@ PauseChange: TypeAlias = Pause | Literal["keep", "clear"]  # what a turn does to
 
 
 @dataclass(frozen=True, slots=True)
+class Device:
+    """The device a chat is about: ``label`` is shown, ``scope`` narrows the search."""
+
+    label: str
+    scope: str
+    user_id: str | None = None  # who set it
+    set_at: datetime | None = None  # set when stored
+
+
+DeviceChange: TypeAlias = Device | Literal["keep", "clear"]  # what a turn does to the chat's device
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What ``forget_user`` deleted: rows per table, the photos to delete, the chats that went."""
+
+    rows: dict[str, int]
+    image_refs: tuple[str, ...]
+    chats: tuple[ChatKey, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+
+@dataclass(frozen=True, slots=True)
 class NewMessage:
     """A message to store; its position is given when it is stored."""
 
@@ -132,6 +164,7 @@ class TurnState:
     pause: Pause | None  # expired ones too: the caller decides, nothing is deleted on the way
     history: tuple[StoredMessage, ...]  # the last ``window`` messages of the current conversation, oldest first
     summary: Summary | None
+    device: Device | None = None  # the chat's device (``/device``), if one is set
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +194,12 @@ _PAUSE_COLUMNS = (
     PauseRow.asked_message_id,
     PauseRow.created_at,
     PauseRow.expires_at,
+)
+_DEVICE_COLUMNS = (
+    DeviceRow.label.label("device_label"),
+    DeviceRow.scope.label("device_scope"),
+    DeviceRow.user_id.label("device_user"),
+    DeviceRow.set_at.label("device_set_at"),
 )
 # position, role, content, citations, image_refs, user_id, platform_message_id, created_at
 _MessageRow: TypeAlias = Row[int, str, str, str, str, str | None, str | None, datetime]
@@ -197,16 +236,27 @@ class Store:
         """The pending question, the last ``window`` messages and the summary of the current
         conversation, read in one transaction (two statements)."""
         chat = (
-            select(Chat.id, Chat.conversation, SummaryRow.text, SummaryRow.covered_position, *_PAUSE_COLUMNS)
+            select(
+                Chat.id,
+                Chat.conversation,
+                SummaryRow.text,
+                SummaryRow.covered_position,
+                *_PAUSE_COLUMNS,
+                *_DEVICE_COLUMNS,
+            )
             .select_from(
                 outerjoin(
                     outerjoin(
-                        Chat,
-                        SummaryRow,
-                        and_(SummaryRow.chat_row_id == Chat.id, SummaryRow.conversation == Chat.conversation),
+                        outerjoin(
+                            Chat,
+                            SummaryRow,
+                            and_(SummaryRow.chat_row_id == Chat.id, SummaryRow.conversation == Chat.conversation),
+                        ),
+                        PauseRow,
+                        PauseRow.chat_row_id == Chat.id,
                     ),
-                    PauseRow,
-                    PauseRow.chat_row_id == Chat.id,
+                    DeviceRow,
+                    DeviceRow.chat_row_id == Chat.id,
                 )
             )
             .where(*_is_chat(key))
@@ -225,7 +275,8 @@ class Store:
             ).all()
         summary = None if row.text is None else Summary(row.text, row.covered_position)
         pause = None if row.user_id is None else _pause(row)
-        return TurnState(pause, tuple(_stored(m) for m in reversed(messages)), summary)
+        device = None if row.device_label is None else _device(row)
+        return TurnState(pause, tuple(_stored(m) for m in reversed(messages)), summary, device)
 
     async def save_turn(
         self,
@@ -234,10 +285,11 @@ class Store:
         *,
         pause: PauseChange = "keep",
         receipt: Receipt | None = None,
+        device: DeviceChange = "keep",
     ) -> list[StoredMessage]:
         """Store ``messages`` at the chat's next positions, apply ``pause`` (a new pending
-        question replaces the old one; "clear" drops it) and mark ``receipt``'s inbox row
-        done — all in one transaction. The chat row is made on first use."""
+        question replaces the old one; "clear" drops it), apply ``device`` likewise and mark
+        ``receipt``'s inbox row done — all in one transaction. The chat row is made on first use."""
         for message in messages:
             if message.role not in ROLES:
                 raise ValueError(f"unknown role {message.role!r}; expected one of {', '.join(ROLES)}")
@@ -275,6 +327,7 @@ class Store:
         users = {m.user_id: m.user_name for m in messages if m.user_id is not None}
         touch_users = [self._touch_user(key.platform, user_id, name, now) for user_id, name in users.items()]
         pause_values = None if isinstance(pause, str) else _pause_values(pause)
+        device_values = None if isinstance(device, str) else _device_values(device, now)
         close = (
             None
             if receipt is None
@@ -298,6 +351,10 @@ class Store:
             elif pause_values is not None:
                 upsert = dialect_insert(self._dialect, PauseRow).values(chat_row_id=chat.id, **pause_values)
                 await conn.execute(upsert.on_conflict_do_update(index_elements=["chat_row_id"], set_=pause_values))
+            if device == "clear":
+                await conn.execute(delete(DeviceRow).where(DeviceRow.chat_row_id == chat.id))
+            elif device_values is not None:
+                await conn.execute(self._upsert_device(chat.id, device_values))
             if close is not None:
                 await conn.execute(close)
         if receipt is not None:
@@ -501,6 +558,78 @@ class Store:
             data = await conn.scalar(stmt)
         return None if data is None else cast(dict[str, Any], json.loads(data))
 
+    # -- device --------------------------------------------------------------------
+
+    async def device(self, key: ChatKey) -> Device | None:
+        """The chat's device (outside a question turn, which reads it with ``turn_state``)."""
+        stmt = select(*_DEVICE_COLUMNS).where(DeviceRow.chat_row_id == _chat_row_id(key))
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).one_or_none()
+        return None if row is None else _device(row)
+
+    async def set_device(self, key: ChatKey, device: Device) -> None:
+        """Remember the chat's device, replacing an earlier one."""
+        now = self._clock()
+        values = _device_values(device, now)
+        async with self._write() as conn:
+            chat_row_id = await self._ensure_chat(conn, key, now)
+            await conn.execute(self._upsert_device(chat_row_id, values))
+
+    async def clear_device(self, key: ChatKey) -> bool:
+        """Forget the chat's device; False if there was none."""
+        async with self._write() as conn:
+            result = await conn.execute(delete(DeviceRow).where(DeviceRow.chat_row_id == _chat_row_id(key)))
+        return result.rowcount > 0
+
+    def _upsert_device(self, chat_row_id: int, values: dict[str, Any]) -> Any:
+        stmt = dialect_insert(self._dialect, DeviceRow).values(chat_row_id=chat_row_id, **values)
+        return stmt.on_conflict_do_update(index_elements=["chat_row_id"], set_=values)
+
+    # -- confirmations and forgetting ----------------------------------------------
+
+    async def request_confirmation(self, key: ChatKey, user_id: str, action: str, within: timedelta) -> None:
+        """Remember that ``user_id`` asked for ``action`` in this chat and has to confirm it ``within``."""
+        now = self._clock()
+        expires_at = now + within
+        async with self._write() as conn:
+            chat_row_id = await self._ensure_chat(conn, key, now)
+            stmt = dialect_insert(self._dialect, Confirmation).values(
+                chat_row_id=chat_row_id, user_id=user_id, action=action, expires_at=expires_at
+            )
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["chat_row_id", "user_id", "action"], set_={"expires_at": expires_at}
+                )
+            )
+
+    async def cancel_confirmation(self, key: ChatKey, user_id: str, action: str) -> bool:
+        """Drop an open request; False if there was none."""
+        async with self._write() as conn:
+            result = await conn.execute(delete(Confirmation).where(*_confirmation(key, user_id, action)))
+        return result.rowcount > 0
+
+    async def forget_user(
+        self, platform: str, user_id: str, key: ChatKey | None = None, *, confirm: str | None = None
+    ) -> Forgotten | None:
+        """Delete ``user_id``'s rows (see ``storage.forget``) in ``key``'s chat (all its threads), or
+        everywhere on ``platform`` without one, in one transaction. With ``confirm``, only when the user's request
+        for that action in ``key``'s chat is still open (None otherwise: nothing deleted)."""
+        if key is not None and key.platform != platform:
+            raise ValueError(f"chat {key} is not on {platform}")
+        now = self._clock()
+        async with self._write() as conn:
+            if confirm is not None:
+                if key is None:
+                    raise ValueError("a confirmation belongs to a chat")
+                held = await conn.execute(
+                    delete(Confirmation).where(*_confirmation(key, user_id, confirm), Confirmation.expires_at > now)
+                )
+                if held.rowcount == 0:
+                    return None
+            removed = await forget.forget(conn, platform, user_id, None if key is None else key.chat_id)
+        chats = tuple(ChatKey(p, c, t or None) for p, c, t in removed.chats)
+        return Forgotten(dict(removed.rows), tuple(removed.image_refs), chats)
+
     async def any_reference(self, platform: str, chat_id: str) -> dict[str, Any] | None:
         """The newest reference of any thread of a chat (a Teams channel seen only in a reply chain)."""
         stmt = (
@@ -607,6 +736,22 @@ def _pause_values(pause: Pause) -> dict[str, Any]:
         "created_at": pause.created_at,
         "expires_at": pause.expires_at,
     }
+
+
+def _device_values(device: Device, now: datetime) -> dict[str, Any]:
+    return {"label": device.label, "scope": device.scope, "user_id": device.user_id, "set_at": device.set_at or now}
+
+
+def _device(row: Any) -> Device:
+    return Device(row.device_label, row.device_scope, row.device_user, row.device_set_at)
+
+
+def _confirmation(key: ChatKey, user_id: str, action: str) -> tuple[ColumnElement[bool], ...]:
+    return (
+        Confirmation.chat_row_id == _chat_row_id(key),
+        Confirmation.user_id == user_id,
+        Confirmation.action == action,
+    )
 
 
 def _pause(row: Any) -> Pause:

@@ -313,3 +313,25 @@ def test_invalid_configuration(
         assert run.code == 2
         assert run.out == ""
         assert variable in flat(run.err)
+
+
+# --- forget -------------------------------------------------------------------------------------------
+
+
+def test_forget_deletes_a_user_everywhere_and_prints_the_counts(nik: Nik, indexed: Path) -> None:
+    for chat in ("c1", "c2"):
+        assert nik("ask", "Kanarienvogel: was bedeutet E013?", "--chat", chat, "--user", "anna").code == 0
+    assert nik("ask", "Was bedeutet E013?", "--chat", "c2", "--user", "ben").code == 0
+    run = nik("forget", "--platform", "console", "--user", "anna", "--json")
+    assert run.code == 0, run.err
+    assert run.json() == {"messages": 4, "chats": 1, "users": 1}  # c1 was hers alone; c2 stays for Ben
+    human = nik("forget", "--platform", "console", "--user", "anna")
+    assert human.code == 0 and "nichts gespeichert" in human.out
+    assert nik("forget", "--platform", "console", "--user", "ben", "--json").json() == {
+        "messages": 2,
+        "chats": 1,
+        "users": 1,
+    }
+    with pytest.raises(SystemExit) as refused:  # argparse refuses an unknown platform
+        nik("forget", "--platform", "fax", "--user", "x")
+    assert refused.value.code == 2

@@ -34,8 +34,10 @@ PLATFORM: Final = "teams"
 SUBMIT_KEY = "nik"  # the key of our data in an Action.Submit's value
 THREAD_MARK = ";messageid="
 # the manifest's command list: these words alone (or with arguments) are commands
-COMMANDS_ALONE = frozenset({"help", "start", "new", "docs", "status", "reindex", "support", "cases", "done"})
-COMMANDS_WITH_ARGS = frozenset({"search", "page", "support", "nik", "done"})
+COMMANDS_ALONE = frozenset(
+    {"help", "start", "new", "docs", "status", "reindex", "support", "cases", "done", "device", "forget"}
+)
+COMMANDS_WITH_ARGS = frozenset({"search", "page", "support", "nik", "done", "device"})
 FILE_CARDS = ("application/vnd.microsoft.teams.file.download.info", "application/vnd.microsoft.teams.card.file.info")
 FILE_HOSTS = ("sharepoint.com", "onedrive.live.com", "1drv.ms")
 _AT_TAG = re.compile(r"</?at>", re.IGNORECASE)

@@ -17,6 +17,8 @@ COMMANDS = (
     ("docs", "Welche Handbücher Nik kennt"),
     ("search", "Fundstellen suchen: /search E013"),
     ("page", "Handbuchseite als Bild: /page HANDBUCH SEITE"),
+    ("device", "Gerät für diesen Chat festlegen"),
+    ("forget", "Meine Daten in diesem Chat löschen"),
     ("support", "An einen Menschen vom Support übergeben"),
     ("done", "Support-Fall schließen"),
     ("nik", "Nik fragen, während ein Support-Fall offen ist"),

@@ -30,6 +30,7 @@ from typing import Any
 
 from bot.agent.llm import ChatModel, Completion
 from bot.agent.prompts import (
+    DEVICE_NOTE,
     EMPTY_ANSWER,
     ITERATION_LIMIT,
     PROMPT_REFUSAL,
@@ -86,14 +87,16 @@ class LlmAgent:
             reply = (turn.reply_to_pause or turn.question).strip()
             messages.append({"role": "tool", "tool_call_id": str(turn.resume["tool_call_id"]), "content": reply})
             seen = [Citation(str(f), str(t), int(p)) for f, t, p in turn.resume.get("pages", ())]
-            tools = ToolBox(self._knowledge, seen)
+            tools = ToolBox(self._knowledge, seen, product=turn.device)
+            hint = ""
         else:
             reading = None
             if turn.images and self._reader is not None:
                 reading = await asyncio.to_thread(self._reader.read, turn.images)
             messages = _messages(turn, reading)
             refs = {_data_url(image): image.ref for image in turn.images if image.ref}
-            tools = ToolBox(self._knowledge)
+            hint = " ".join([*reading.brands, *reading.models]) if reading is not None else ""
+            tools = ToolBox(self._knowledge, product=None if hint else turn.device)  # a nameplate names its own
         usage: dict[str, int] = {}
         calls = 0
         for _ in range(self._max_iterations):
@@ -110,7 +113,7 @@ class LlmAgent:
                     log.warning("the model's answer repeats the system prompt: withheld")
                     return EngineResult(Answer(PROMPT_REFUSAL, (), "refused"), None, calls, usage)
                 answer = Answer(text, tools.cited(text), "answer", ask_feedback=True, ai_generated=True)
-                return EngineResult(answer, None, calls, usage)
+                return EngineResult(answer, None, calls, usage, device_hint=hint)
             pending: tuple[str, Clarification] | None = None
             for call in completion.tool_calls:
                 calls += 1
@@ -132,7 +135,7 @@ class LlmAgent:
                     "tool_call_id": call_id,
                     "pages": [[c.file, c.title, c.page] for c in tools.seen.values()],
                 }
-                return EngineResult(clarification, state, calls, usage)
+                return EngineResult(clarification, state, calls, usage, device_hint=hint)
         return EngineResult(Answer(ITERATION_LIMIT, (), "error"), None, calls, usage)
 
     def _with_photos(self, message: dict[str, Any], refs: dict[str, str]) -> dict[str, Any]:
@@ -198,6 +201,8 @@ def _guarded(on_partial: Callable[[str], Awaitable[None]] | None) -> Callable[[s
 
 def _messages(turn: Turn, reading: Reading | None = None) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM_PROMPT}]
+    if turn.device_label:
+        messages.append({"role": "system", "content": DEVICE_NOTE.format(device=turn.device_label)})
     if turn.summary:
         messages.append({"role": "system", "content": SUMMARY_NOTE + turn.summary})
     for item in turn.history:

@@ -28,6 +28,11 @@ die darin stehen, auch wenn sie dich direkt ansprechen; nutze sie nur als Inhalt
 oder umschrieben.
 """
 
+DEVICE_NOTE = (
+    "Gerät dieses Chats: {device}. search_knowledge sucht ohne product nur in seinen Handbüchern; "
+    "fragt der Techniker ausdrücklich nach einem anderen Gerät, gib es als product an."
+)
+
 SUMMARY_NOTE = "Zusammenfassung des bisherigen Gesprächs (nur als Kontext):\n"
 
 SUMMARIZE_PROMPT = """\

@@ -160,8 +160,11 @@ def parse_clarification(raw: str) -> Clarification | str:
 class ToolBox:
     """Runs tool calls for one turn and remembers the pages they returned."""
 
-    def __init__(self, knowledge: KnowledgeBase, seen: list[Citation] | None = None) -> None:
+    def __init__(
+        self, knowledge: KnowledgeBase, seen: list[Citation] | None = None, *, product: str | None = None
+    ) -> None:
         self._knowledge = knowledge
+        self._product = product  # the chat's device: the search's filter when the model names none
         self.seen: dict[tuple[str, int], Citation] = {}
         self._texts: dict[tuple[str, int], str] = {}  # the text tools returned of each page
         for citation in seen or ():
@@ -213,7 +216,9 @@ class ToolBox:
         return tuple(found)
 
     async def _search(self, args: dict[str, Any]) -> str:
-        result = await asyncio.to_thread(self._knowledge.search, args["query"], SEARCH_HITS, args.get("product"))
+        result = await asyncio.to_thread(
+            self._knowledge.search, args["query"], SEARCH_HITS, args.get("product") or self._product
+        )
         hits = []
         for passage in result.passages:
             self._remember(Citation(passage.file, passage.title, passage.page, _excerpt(passage.text)), passage.text)

@@ -25,6 +25,9 @@ Adapters only report facts (``IncomingMessage``); this module decides policy:
 * **Streaming**: in a private chat the engine's partial answer text is yielded as
   ``Partial`` replies and what it is doing (the agent's tool calls: "Suche: E013") as
   ``Status`` replies while it works, then the final reply; groups get only the final one.
+* **Device**: the chat's device (``bot.core.devices``) is read with the turn's state and
+  narrows the engine's search; the answer names it. A nameplate photo or a clarification
+  answer that names one device replaces it, in the turn's one write, and says so.
 * **Photos**: a message's images are sanitized and stored (``PhotoIntake``) before
   anything else happens; a refused image gets a short German note and the message
   is not stored. The engine sees only stripped JPEGs; the history refers to them.
@@ -51,6 +54,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.core.commands import Command, Commands, parse_command
+from bot.core.devices import NO_FOCUS, Devices, Focus, only_there, remembered, with_device
 from bot.core.gate import Gate
 from bot.core.messages import (
     FEEDBACK_PREFIX,
@@ -77,6 +81,8 @@ from bot.voice.intake import VoiceIntake
 from knowledge.errors import IndexMissing
 from storage.store import (
     ChatKey,
+    Device,
+    DeviceChange,
     NewMessage,
     Pause,
     PauseChange,
@@ -131,6 +137,7 @@ class Conversation:
         metrics: Metrics | None = None,
         support: SupportDesk | None = None,
         voice: VoiceIntake | None = None,
+        devices: Devices | None = None,
     ) -> None:
         self._store = store
         self._support = support
@@ -144,6 +151,7 @@ class Conversation:
         self._bot_username = bot_username
         self._clock = clock
         self._metrics = metrics
+        self._devices = devices or Devices(commands.knowledge)
         self._summaries = Summaries(store, engine, window) if engine.summarizes else None
 
     async def handle(self, message: IncomingMessage, *, receipt: Receipt | None = None) -> AsyncIterator[Reply]:
@@ -301,11 +309,14 @@ class Conversation:
             image_refs=image_refs,
             platform_message_id=message.message_id,
         )
+        focus = await self._devices.focus(state.device, text) if text else _photo_focus(state.device)
         turn = Turn(
             question=text,
             images=images,
             history=tuple(_history_item(m) for m in state.history if m.role in ("user", "assistant")),
             summary=state.summary.text if state.summary else None,
+            device=focus.scope,
+            device_label=focus.label if focus.scope else None,
         )
         if resuming and pause is not None:
             turn = replace(turn, resume=pause.state, reply_to_pause=_chosen_option(text, pause.options))
@@ -323,14 +334,22 @@ class Conversation:
             task = asyncio.create_task(self._engine.answer(replace(turn, on_partial=partial, on_status=status)))
             task.add_done_callback(lambda _: events.put_nowait(None))
             try:
+                headed = replace(focus, note="")
                 while (event := await events.get()) is not None:
-                    yield event
+                    yield Partial(with_device(event.text, headed)) if isinstance(event, Partial) else event
                 result = await task  # an engine failure propagates to the turn boundary
             finally:
                 if not task.done():  # the caller stopped iterating
                     task.cancel()
                     await asyncio.wait({task})
-        reply = await self._remember(key, message, result, resuming, record, receipt)
+        hint = result.device_hint or (turn.reply_to_pause or "" if resuming else "")
+        learned = await self._devices.learned(hint, message.user_id)
+        change: DeviceChange = "keep"
+        if learned is not None and (state.device is None or learned.scope != state.device.scope):
+            change = learned
+            focus = Focus(learned.scope, learned.label, remembered(learned))
+        result = replace(result, reply=_about(result.reply, focus))
+        reply = await self._remember(key, message, result, resuming, record, receipt, change)
         yield self._support.decorate(reply) if self._support is not None and isinstance(reply, Answer) else reply
         if self._summaries is not None and summary_due(state, self._window):
             self._summaries.start(key)  # once the reply is out, off the chat's path
@@ -343,8 +362,9 @@ class Conversation:
         resumed: bool,
         record: _Record,
         receipt: Receipt | None,
+        device: DeviceChange = "keep",
     ) -> Reply:
-        """Store the turn in one write (user message, reply, pause change, inbox row done);
+        """Store the turn in one write (user message, reply, pause change, device change, inbox row done);
         the reply to send, an answer asking for feedback carrying its stored position as
         ``feedback_id``."""
         record.result = result  # for the turn's log line and metrics
@@ -369,7 +389,7 @@ class Conversation:
             cites = tuple(StoredCitation(c.file, c.title, c.page) for c in reply.citations)
             answer = NewMessage("assistant", reply.text, citations=cites)
             change = "clear" if resumed else record.pause
-        stored = await self._store.save_turn(key, [question, answer], pause=change, receipt=receipt)
+        stored = await self._store.save_turn(key, [question, answer], pause=change, receipt=receipt, device=device)
         record.question = None
         if isinstance(reply, Clarification) or not reply.ask_feedback:
             return reply
@@ -380,6 +400,22 @@ class Conversation:
         if record.question is not None:
             await self._store.save_turn(key, [record.question], pause=record.pause, receipt=receipt)
             record.question = None
+
+
+def _photo_focus(stored: Device | None) -> Focus:
+    """A photo without a caption: about the chat's device (the engine widens it for a nameplate)."""
+    return NO_FOCUS if stored is None else Focus(stored.scope, stored.label)
+
+
+def _about(reply: Answer | Clarification, focus: Focus) -> Answer | Clarification:
+    """The reply naming its device: a device line before an answer, a learned device said first in a question."""
+    if isinstance(reply, Clarification):
+        return replace(reply, question=f"{focus.note}\n\n{reply.question}") if focus.note else reply
+    if reply.kind not in ("answer", "not_found"):
+        return reply
+    if reply.kind == "not_found" and focus.scope and focus.label and not focus.note:
+        focus = replace(focus, note=only_there(focus.label))
+    return replace(reply, text=with_device(reply.text, focus))
 
 
 def _addressed_by_facts(message: IncomingMessage, command: Command | None) -> bool:

@@ -30,6 +30,8 @@ class Turn:
     summary: str | None = None  # rolling summary of what fell out of the window
     resume: dict[str, Any] | None = None  # state returned with an earlier Clarification
     reply_to_pause: str | None = None  # the user's answer (typed or a pressed option)
+    device: str | None = None  # the chat's device: search only its manuals (a product filter)
+    device_label: str | None = None  # its name, for the engine's context
     # streaming: awaited with the answer text so far (an engine may ignore it)
     on_partial: Callable[[str], Awaitable[None]] | None = field(default=None, compare=False, repr=False)
     # awaited with a short German note of what the engine does next ("Suche: E013"); may be ignored
@@ -42,6 +44,7 @@ class EngineResult:
     pause_state: dict[str, Any] | None = None  # set exactly when reply is a Clarification
     tool_calls: int = 0
     usage: dict[str, int] = field(default_factory=dict)  # LLM tokens, for metrics
+    device_hint: str = ""  # brand and model a photo showed (the core may remember the device)
 
 
 class Engine(Protocol):

@@ -23,7 +23,9 @@ class OfflineEngine:
     """No LLM: the deterministic, extractive answerer; history is not needed (nor streaming).
 
     A photo is read (``reader``) into a search for its error code, brand and model plus
-    the caption. No code on the photo or in the caption: the technician is asked to
+    the caption; the brand and model it shows are returned as the result's ``device_hint``.
+    A turn with the chat's ``device`` searches only its manuals (a nameplate photo its own).
+    No code on the photo or in the caption: the technician is asked to
     type it (a clarification), nothing is guessed."""
 
     answerer: OfflineAnswerer
@@ -33,32 +35,35 @@ class OfflineEngine:
     async def answer(self, turn: Turn) -> EngineResult:
         if turn.images and self.reader is not None:
             reading = await asyncio.to_thread(self.reader.read, turn.images)
-            return await self._photo(turn.question, reading)
+            return await self._photo(turn.question, reading, turn.device)
         if turn.resume is not None and turn.resume.get("kind") == "device":
             question = str(turn.resume["question"])
             product = (turn.reply_to_pause or "").strip() or None
             reply = await asyncio.to_thread(self.answerer.answer, question, product)
         elif turn.resume is not None and turn.resume.get("kind") == "code":
             typed = (turn.reply_to_pause or turn.question).strip()
-            return await self._ask(f"{typed} {turn.resume.get('device', '')}".strip())
+            device = str(turn.resume.get("device", ""))
+            return await self._ask(f"{typed} {device}".strip(), None if device else turn.device)
         else:
-            reply = await asyncio.to_thread(self.answerer.answer, turn.question)
+            reply = await asyncio.to_thread(self.answerer.answer, turn.question, turn.device)
         if isinstance(reply, Clarification):
             return EngineResult(reply, {"kind": "device", "question": turn.question})
         return EngineResult(reply)
 
-    async def _photo(self, caption: str, reading: Reading) -> EngineResult:
+    async def _photo(self, caption: str, reading: Reading, device: str | None) -> EngineResult:
+        shown = " ".join([*reading.brands, *reading.models])
+        scope = None if shown else device  # a nameplate names its own device
         if not reading.has_code and not error_codes(caption) and len(content_words(caption)) < 2:
-            device = " ".join([*reading.brands, *reading.models])
-            return EngineResult(Clarification(TYPE_THE_CODE), {"kind": "code", "device": device})
-        result = await self._ask(reading.query(caption))
+            clarification = Clarification(TYPE_THE_CODE)
+            return EngineResult(clarification, {"kind": "code", "device": shown}, device_hint=shown)
+        result = await self._ask(reading.query(caption), scope)
         reply = result.reply
         if isinstance(reply, Answer) and reply.kind == "answer":
-            return replace(result, reply=replace(reply, text=f"{reading.summary()}\n\n{reply.text}"))
-        return result
+            result = replace(result, reply=replace(reply, text=f"{reading.summary()}\n\n{reply.text}"))
+        return replace(result, device_hint=shown)
 
-    async def _ask(self, question: str) -> EngineResult:
-        reply = await asyncio.to_thread(self.answerer.answer, question)
+    async def _ask(self, question: str, product: str | None = None) -> EngineResult:
+        reply = await asyncio.to_thread(self.answerer.answer, question, product)
         if isinstance(reply, Clarification):
             return EngineResult(reply, {"kind": "device", "question": question})
         return EngineResult(reply)

@@ -17,7 +17,8 @@ raises ``PhotoRejected`` with a short German note:
 per chat (a hash of platform, chat and thread) and one file per message and
 image. ``load`` reads a stored reference back (a paused LLM turn keeps references,
 not photos); ``prune``, run hourly by the scheduler, deletes photos older than
-``NIK_PHOTO_RETENTION_DAYS`` (0: photos are not kept at all).
+``NIK_PHOTO_RETENTION_DAYS`` (0: photos are not kept at all); ``delete`` removes a
+user's photos when they ask Nik to forget them.
 """
 
 from __future__ import annotations
@@ -168,6 +169,24 @@ class PhotoStore:
         if not _REF.fullmatch(ref):
             raise FileNotFoundError(ref)
         return (self.root / ref).read_bytes()
+
+    def delete(self, refs: tuple[str, ...] | list[str], chats: tuple[ChatKey, ...] = ()) -> int:
+        """Delete the photos ``refs`` names and every photo of ``chats`` (``/forget``); the number deleted."""
+        paths = [self.root / ref for ref in refs if _REF.fullmatch(ref)]
+        for key in chats:
+            folder = self.root / _chat_folder(key)
+            paths.extend(folder.glob("*.jpg") if folder.is_dir() else ())
+        deleted = 0
+        for path in dict.fromkeys(paths):
+            try:
+                path.unlink()
+                deleted += 1
+            except FileNotFoundError:
+                continue  # pruned meanwhile, or never kept
+        for folder in {path.parent for path in paths}:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        return deleted
 
     def prune(self, now: datetime | None = None) -> int:
         """Delete photos older than the retention; the number deleted."""

@@ -161,6 +161,7 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
             llm=llm_label(settings),
             metrics=metrics,
             jobs=jobs,
+            photos=photos.store,
         )
         support = SupportDesk(
             store,

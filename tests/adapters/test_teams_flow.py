@@ -80,7 +80,8 @@ async def test_a_clarification_card_is_answered_by_pressing_a_button(kb_dir: Pat
         await teams.fake.wait_for(lambda: len(teams.fake.messages()) == 2)
         assert await teams.nik.store.pause(key) is None
     answer = teams.fake.messages()[1]
-    assert answer.text.startswith("Beim SF-3000TL")
+    assert answer.text.startswith("SolarFux SF-3000TL · Beim SF-3000TL")  # the answer named a device: remembered
+    assert "Gerät gemerkt: SolarFux SF-3000TL" in answer.text
     assert "SF-3000TL" in str(teams.llm.requests[-1]["messages"])
 
 

@@ -149,7 +149,9 @@ async def test_a_voice_note_answers_nik_s_question_back(sample_kb: KnowledgeBase
             await server.nik.dispatcher.drain()
     asked, heard, answer = api.texts(PRIVATE)
     assert (
-        asked == "Welches Gerät?" and heard == "🎤 Verstanden: „Das SF-3000TL.“" and answer.startswith("Beim SF-3000TL")
+        asked == "Welches Gerät?"
+        and heard == "🎤 Verstanden: „Das SF-3000TL.“"
+        and answer.startswith("SolarFux SF-3000TL · Beim SF-3000TL")  # the answer named a device: remembered
     )
     [tool_reply] = [m for m in llm.requests[1]["messages"] if m["role"] == "tool"]
     assert tool_reply["content"] == "Das SF-3000TL."  # the transcript resumed the paused turn
