@@ -104,7 +104,10 @@ async def test_a_growatt_display_photo_gets_its_row_through_the_core(
         history = await nik.store.history(ChatKey("telegram", "42"), 10)
     answer = replies[-1]
     assert isinstance(answer, Answer) and answer.kind == "answer", answer
-    assert answer.text.startswith("Auf dem Foto erkannt: Error 408")
+    # the nameplate's maker names one device: the chat remembers it and the answer is headed with it
+    device, _, text = answer.text.partition(" · ")
+    assert device.startswith("Growatt") and text.startswith("Auf dem Foto erkannt: Error 408")
+    assert "Gerät gemerkt: Growatt" in answer.text
     assert "Error: 408 Überhitzung" in answer.text
     assert (answer.citations[0].file, answer.citations[0].page) == (GROWATT, 23)
     asked = history[0]
