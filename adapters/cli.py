@@ -25,7 +25,17 @@ from rich.progress import Progress as ProgressBar
 from rich.table import Table
 
 from bot.config import Settings, load_settings
-from bot.core.messages import Answer, Clarification, ImageInput, IncomingMessage, PageImage, Progress, Reply
+from bot.core.messages import (
+    Answer,
+    Clarification,
+    Document,
+    ImageInput,
+    IncomingMessage,
+    PageImage,
+    Picture,
+    Progress,
+    Reply,
+)
 from bot.core.privacy import ForgetReport, forget_user
 from bot.errors import EXPECTED, ConfigError
 from bot.runtime.composition import build_knowledge, build_photos, open_nik
@@ -249,6 +259,8 @@ def _render(out: Console, reply: Reply, settings: Settings) -> None:
             out.print("[dim](Nummer oder Text eingeben)[/]")
     elif isinstance(reply, PageImage):
         out.print(f"{reply.caption}: {_save_page(reply, settings)}", highlight=False)
+    elif isinstance(reply, Document | Picture):
+        out.print(f"{reply.caption}: {_save_file(reply, settings)}", highlight=False)
     elif isinstance(reply, Progress):
         out.print(reply.text if reply.done else f"[dim]{reply.text}[/]", highlight=False)
 
@@ -258,6 +270,15 @@ def _save_page(page: PageImage, settings: Settings) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{Path(page.citation.file).stem}_S{page.citation.page}.png"
     path.write_bytes(page.png)
+    return path
+
+
+def _save_file(reply: Document | Picture, settings: Settings) -> Path:
+    """A file the bot sends, saved under ``NIK_DATA_DIR/files`` (the terminal has no chat to send it to)."""
+    folder = settings.data_dir / "files"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / Path(reply.name).name
+    path.write_bytes(reply.data if isinstance(reply, Document) else reply.png)
     return path
 
 
@@ -309,6 +330,9 @@ def _as_json(replies: list[Reply], settings: Settings) -> dict[str, Any]:
             clarification = {"question": reply.question, "options": list(reply.options)}
         elif isinstance(reply, Progress) and reply.done:
             texts.append(reply.text)
+            kind = "answer"
+        elif isinstance(reply, Document | Picture):
+            texts.append(f"{reply.caption}: {_save_file(reply, settings)}")
             kind = "answer"
         elif isinstance(reply, PageImage):
             texts.append(f"{reply.caption}: {_save_page(reply, settings)}")

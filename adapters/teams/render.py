@@ -37,8 +37,10 @@ from adapters.teams.translate import SUBMIT_KEY
 from bot.core.messages import (
     Answer,
     Clarification,
+    Document,
     PageImage,
     Partial,
+    Picture,
     Progress,
     Reply,
     Status,
@@ -115,13 +117,10 @@ def clarification_activity(clarification: Clarification) -> Activity:
     return activity
 
 
-def page_activity(page: PageImage) -> Activity:
+def page_activity(page: PageImage | Picture) -> Activity:
     data = base64.b64encode(page.png).decode("ascii")
-    image = Attachment(
-        content_type="image/png",
-        content_url=f"data:image/png;base64,{data}",
-        name=f"{page.citation.title} S. {page.citation.page}.png",
-    )
+    name = page.name if isinstance(page, Picture) else f"{page.citation.title} S. {page.citation.page}.png"
+    image = Attachment(content_type="image/png", content_url=f"data:image/png;base64,{data}", name=name)
     activity = MessageFactory.attachment(image, text=_cut(page.caption))
     activity.text_format = "markdown"
     return activity
@@ -193,6 +192,8 @@ class Renderer:
             activity = answer_activity(reply, entities=self._entities)
         elif isinstance(reply, Clarification):
             activity = clarification_activity(reply)
+        elif isinstance(reply, Document):
+            activity = text_activity(f"{reply.caption}\n\n(Dateien kann ich in Teams noch nicht senden.)")
         else:
             activity = page_activity(reply)
         if stream is not None and await stream.finish(activity):

@@ -33,11 +33,25 @@ from storage.store import ChatKey
 PLATFORM: Final = "teams"
 SUBMIT_KEY = "nik"  # the key of our data in an Action.Submit's value
 THREAD_MARK = ";messageid="
-# the manifest's command list: these words alone (or with arguments) are commands
+# these words alone (or with arguments) are commands; the manifest's menus list most of them
 COMMANDS_ALONE = frozenset(
-    {"help", "start", "new", "docs", "status", "reindex", "support", "cases", "done", "device", "forget"}
+    {
+        "help",
+        "start",
+        "new",
+        "docs",
+        "status",
+        "reindex",
+        "support",
+        "cases",
+        "done",
+        "device",
+        "forget",
+        "pdf",
+        "report",
+    }
 )
-COMMANDS_WITH_ARGS = frozenset({"search", "page", "support", "nik", "done", "device"})
+COMMANDS_WITH_ARGS = frozenset({"search", "page", "pdf", "support", "nik", "done", "device", "report", "remove"})
 FILE_CARDS = ("application/vnd.microsoft.teams.file.download.info", "application/vnd.microsoft.teams.card.file.info")
 FILE_HOSTS = ("sharepoint.com", "onedrive.live.com", "1drv.ms")
 _AT_TAG = re.compile(r"</?at>", re.IGNORECASE)

@@ -44,7 +44,7 @@ from telegram.error import BadRequest, InvalidToken, TelegramError
 from adapters.retry import Retry
 from adapters.telegram.albums import Albums
 from adapters.telegram.client import CONNECT, POLL, SEND, make_bot
-from adapters.telegram.menu import set_menu
+from adapters.telegram.menu import publish_menu
 from adapters.telegram.replies import NO_PREVIEW, Target, TurnOutput
 from adapters.telegram.translate import AudioFile, ImageFile, audio_file, chat_key_of, image_files, to_incoming
 from bot.core.messages import FEEDBACK_PREFIX, OPTION_PREFIX, AudioInput, ImageInput, IncomingMessage, Progress
@@ -102,6 +102,7 @@ class TelegramPlatform:
         self._typing_every = typing_every
         self._draft_every = draft_every
         self._max_image = settings.max_image_bytes
+        self._admins = settings.admins
         self._username = ""
         self._poller: asyncio.Task[None] | None = None
 
@@ -132,7 +133,7 @@ class TelegramPlatform:
         else:
             await self.bot.delete_webhook()
         self._username = self.bot.username
-        await set_menu(self.bot)
+        await publish_menu(self.bot, self._admins)
 
     async def stop(self) -> None:
         if self._poller is not None:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import Bot, ForceReply, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
+from telegram import Bot, ForceReply, InlineKeyboardMarkup, InputFile, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, TelegramError
 
@@ -36,7 +36,18 @@ from adapters.telegram.render import (
     text_parts,
     to_html,
 )
-from bot.core.messages import Answer, Clarification, PageImage, Partial, Progress, Reply, Status, Typing
+from bot.core.messages import (
+    Answer,
+    Clarification,
+    Document,
+    PageImage,
+    Partial,
+    Picture,
+    Progress,
+    Reply,
+    Status,
+    Typing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +108,11 @@ class TurnOutput:
             await self._clarify(reply)
         elif isinstance(reply, Progress):
             await self._progress(reply)
-        elif isinstance(reply, PageImage):
+        elif isinstance(reply, PageImage | Picture):
             await self._photo(reply)
-        if isinstance(reply, Answer | Clarification | PageImage):
+        elif isinstance(reply, Document):
+            await self._document(reply)
+        if isinstance(reply, Answer | Clarification | PageImage | Picture | Document):
             await self._clear_status()  # the reply is out: the agent's status note has served
 
     async def close(self) -> None:
@@ -191,10 +204,22 @@ class TurnOutput:
             if "not modified" not in str(error).lower():
                 raise
 
-    async def _photo(self, reply: PageImage) -> None:
+    async def _photo(self, reply: PageImage | Picture) -> None:
         async def send() -> object:
             return await self._bot.send_photo(
                 self._to.chat_id, reply.png, caption=caption(reply.caption), message_thread_id=self._to.thread_id
+            )
+
+        await self._paced(send)
+        self.sent += 1
+
+    async def _document(self, reply: Document) -> None:
+        async def send() -> object:
+            return await self._bot.send_document(
+                self._to.chat_id,
+                InputFile(reply.data, filename=reply.name),
+                caption=caption(reply.caption),
+                message_thread_id=self._to.thread_id,
             )
 
         await self._paced(send)

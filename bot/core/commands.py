@@ -48,11 +48,13 @@ Fehlercode. In Gruppen erwähnen Sie mich oder antworten auf eine meiner Nachric
 /docs – welche Handbücher ich kenne
 /search TEXT – Fundstellen in den Handbüchern
 /page HANDBUCH SEITE – eine Handbuchseite als Bild
+/pdf HANDBUCH SEITEN – Handbuchseiten als PDF, z. B. /pdf SolarFux 12-14 (/pdf allein: die Seiten der letzten Antwort)
 /device GERÄT – Gerät für diesen Chat festlegen (/device zeigt es, /device off hebt es auf)
 /forget – alles löschen, was ich in diesem Chat von Ihnen gespeichert habe (mit Rückfrage)
 /support TEXT – Ihr Anliegen an einen Menschen vom Support übergeben; /done schließt den Fall, \
 /nik FRAGE fragt währenddessen mich
-/status, /reindex – nur für Administratoren"""
+/status, /reindex, /report 7d, /remove HANDBUCH – nur für Administratoren \
+(Administratoren können mir außerdem ein Handbuch als PDF schicken)"""
 
 UNKNOWN = "Diesen Befehl kenne ich nicht. /help zeigt, was ich kann."
 NOT_ADMIN = "Das dürfen nur Administratoren. Bitte wenden Sie sich an Ihren Ansprechpartner für Nik."

@@ -60,9 +60,11 @@ from bot.core.messages import (
     FEEDBACK_PREFIX,
     Answer,
     Clarification,
+    Document,
     IncomingMessage,
     PageImage,
     Partial,
+    Picture,
     Progress,
     Reply,
     Status,
@@ -445,7 +447,7 @@ def _kind(reply: Reply, previous: str) -> str:
         return reply.kind
     if isinstance(reply, Clarification):
         return "clarification"
-    if isinstance(reply, PageImage | Progress):
+    if isinstance(reply, PageImage | Document | Picture | Progress):
         return "info"
     return previous
 

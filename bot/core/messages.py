@@ -40,6 +40,16 @@ class AudioInput:
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentInput:
+    """A file the user sent (a manual as PDF from an admin), as the platform delivered it."""
+
+    data: bytes  # empty when the adapter did not download it (over the platform's limit, failed)
+    mime: str  # as the platform declared it; the upload checks the bytes
+    name: str  # the file name the user's device gave it (untrusted: sanitised before use)
+    size: int | None = None  # the size the platform reported before any download
+
+
+@dataclass(frozen=True, slots=True)
 class IncomingMessage:
     platform: Platform
     chat_id: str
@@ -55,6 +65,7 @@ class IncomingMessage:
     callback_data: str | None = None  # a pressed button's payload
     reply_to_message_id: str | None = None  # the message this one replies to (Telegram reply, Teams replyToId)
     audio: AudioInput | None = None  # a voice note (the text is its caption)
+    document: DocumentInput | None = None  # a file sent as a document (the text is its caption)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +136,26 @@ class PageImage:
 
 
 @dataclass(frozen=True, slots=True)
+class Document:
+    """A file to send (pages of a manual as PDF): Telegram ``sendDocument``, Teams file consent or link."""
+
+    data: bytes
+    name: str  # the file name the user sees, e.g. "SolarFux SF-5000TL S. 12-14.pdf"
+    caption: str
+    citation: Citation | None = None  # the manual and first page it comes from
+    mime: str = "application/pdf"
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """A generated image (a chart) with its caption: Telegram ``sendPhoto``, Teams inline image."""
+
+    png: bytes
+    caption: str
+    name: str = "Diagramm.png"
+
+
+@dataclass(frozen=True, slots=True)
 class Partial:
     """Streaming: the answer so far (adapters may show it progressively)."""
 
@@ -183,4 +214,4 @@ def parse_feedback(data: str) -> tuple[str, int] | None:
     return found.group(1), int(found.group(2))
 
 
-Reply = Answer | Clarification | PageImage | Partial | Progress | Status | Typing
+Reply = Answer | Clarification | PageImage | Document | Picture | Partial | Progress | Status | Typing

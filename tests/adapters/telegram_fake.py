@@ -59,6 +59,7 @@ class FakeTelegram:
     webhook: dict[str, Any] = field(default_factory=dict)
     html_refused: set[str] = field(default_factory=set)  # markers: HTML containing one is refused
     downloads: list[str] = field(default_factory=list)  # file ids fetched from /file/bot<token>/
+    menus: dict[str, list[str]] = field(default_factory=dict)  # setMyCommands: "default" / "chat:<id>" -> names
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _new: asyncio.Event = field(default_factory=asyncio.Event)
     _faults: list[_Fault] = field(default_factory=list)
@@ -201,6 +202,31 @@ class FakeTelegram:
             extra["caption"] = caption
         return self.message(chat_id, voice=voice, **extra)
 
+    def document(
+        self,
+        chat_id: int,
+        data: bytes,
+        *,
+        name: str = "manual.pdf",
+        mime: str = "application/pdf",
+        size: int | None = None,
+        caption: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A file sent as a document holding ``data``; ``size`` overrides the size Telegram reports."""
+        file_id = f"doc-{len(self.files) + 1}"
+        self.files[file_id] = data
+        document = {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_name": name,
+            "mime_type": mime,
+            "file_size": len(data) if size is None else size,
+        }
+        if caption is not None:
+            extra["caption"] = caption
+        return self.message(chat_id, document=document, **extra)
+
     def press(self, chat_id: int, on: dict[str, Any], data: str, *, user_id: int = 42) -> dict[str, Any]:
         """An update for a button press under the bot's message ``on`` (a sendMessage result)."""
         query = {
@@ -293,6 +319,11 @@ class FakeTelegram:
         sizes = [{"file_id": "sent", "file_unique_id": "sent", "width": 10, "height": 10}]
         return self._bot_message(params, photo=sizes, caption=params.get("caption"))
 
+    async def _m_sendDocument(self, params: dict[str, Any]) -> Any:
+        data = params["document"]  # the uploaded bytes (multipart); kept in the call log's params
+        document = {"file_id": "sent-doc", "file_unique_id": "sent-doc", "file_size": len(data)}
+        return self._bot_message(params, document=document, caption=params.get("caption"))
+
     async def _m_getFile(self, params: dict[str, Any]) -> Any:
         file_id = params["file_id"]
         if file_id not in self.files:
@@ -301,7 +332,7 @@ class FakeTelegram:
             "file_id": file_id,
             "file_unique_id": file_id,
             "file_size": len(self.files[file_id]),
-            "file_path": f"voice/{file_id}.oga" if file_id.startswith("voice") else f"photos/{file_id}",
+            "file_path": _file_path(file_id),
         }
 
     async def _m_sendChatAction(self, params: dict[str, Any]) -> Any:
@@ -314,6 +345,9 @@ class FakeTelegram:
         return True
 
     async def _m_setMyCommands(self, params: dict[str, Any]) -> Any:
+        scope = params.get("scope") or {"type": "default"}
+        name = scope["type"] + (f":{scope['chat_id']}" if "chat_id" in scope else "")
+        self.menus[name] = [command["command"] for command in params["commands"]]
         return True
 
     async def _m_close(self, params: dict[str, Any]) -> Any:
@@ -354,8 +388,9 @@ async def _params(request: web.Request) -> dict[str, Any]:
         async for part in reader:
             if part.name is None:
                 continue
-            if part.filename is not None:  # an uploaded file
+            if part.filename is not None:  # an uploaded file, and the name it was sent under
                 raw[part.name] = await part.read()
+                raw[f"{part.name}_filename"] = part.filename
             else:
                 raw[part.name] = await part.text()
     else:
@@ -367,6 +402,13 @@ async def _params(request: web.Request) -> dict[str, Any]:
                 value = json.loads(value)
         params[name] = value
     return params
+
+
+def _file_path(file_id: str) -> str:
+    """getFile's ``file_path``, in the folder Telegram uses for the kind of file."""
+    if file_id.startswith("voice"):
+        return f"voice/{file_id}.oga"
+    return f"documents/{file_id}" if file_id.startswith("doc") else f"photos/{file_id}"
 
 
 def _error(status: int, description: str, retry_after: int | None = None) -> web.Response:

@@ -12,6 +12,7 @@ from telegram.ext import ExtBot
 from telegram_fake import TOKEN, FakeTelegram
 
 from adapters.telegram.client import SEND, make_bot
+from adapters.telegram.menu import ADMIN_COMMANDS, COMMANDS, publish_menu
 
 QUICK = replace(SEND, first=0.01)
 
@@ -55,3 +56,11 @@ async def test_a_refused_send_is_not_repeated_and_retries_are_bounded(api: FakeT
     with pytest.raises(NetworkError):
         await QUICK.run("a test message", lambda: bot.send_message(100, "ins Leere"))
     assert len(api.of("sendMessage")) == 1 + SEND.attempts
+
+
+async def test_the_menu_lists_admin_commands_only_in_admin_chats(api: FakeTelegram, bot: ExtBot[int]) -> None:
+    await publish_menu(bot, frozenset({"telegram:7", "teams:29:abc", "telegram:9"}))
+    everyone = [name for name, _ in COMMANDS]
+    admin = everyone + [name for name, _ in ADMIN_COMMANDS]
+    assert api.menus == {"default": everyone, "chat:7": admin, "chat:9": admin}
+    assert not set(everyone) & {"status", "reindex", "report", "remove"}
