@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     stt_seconds: float = Field(30.0, gt=0, le=300, validation_alias="NIK_STT_SECONDS")  # per voice note, retries too
     max_voice_seconds: float = Field(120.0, gt=0, validation_alias="NIK_MAX_VOICE_SECONDS")
     max_voice_bytes: int = Field(10 * 1024 * 1024, gt=0, le=25 * 1024 * 1024, validation_alias="NIK_MAX_VOICE_BYTES")
+    # /pdf: manual pages as a file; Telegram bots may upload 50 MB
+    pdf_max_bytes: int = Field(20 * 1024 * 1024, gt=0, le=50 * 1024 * 1024, validation_alias="NIK_PDF_MAX_BYTES")
     # Operations
     reindex_cron: str = Field("0 3 * * *", validation_alias="NIK_REINDEX_CRON")  # "" or "off": no scheduled sync
     admin_chat: str | None = Field(None, validation_alias="NIK_ADMIN_CHAT")  # "telegram:<chat_id>" gets sync reports

@@ -138,6 +138,13 @@ class KnowledgeBase:
         finally:
             pdf.close()
 
+    def source(self, file: str) -> tuple[DocumentInfo, Path]:
+        """The indexed manual ``file`` names and where its PDF lies (``/pdf`` copies pages from it)."""
+        info = self._document(file)
+        indexed = self._current().state.by_file().get(info.file)
+        assert indexed is not None
+        return info, Path(indexed.source)
+
     def _document(self, file: str) -> DocumentInfo:
         """Find a manual by file name, with or without folder/suffix, case-insensitive."""
         docs = self.documents()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from bot.core.devices import SEPARATOR, Devices, remembered
 from bot.core.messages import Answer, Button, Citation, IncomingMessage, PageImage, Progress, Reply, command_button
+from bot.core.pdf import DEFAULT_MAX_BYTES, pdf_reply
 from bot.core.privacy import FORGET, forget_user
 from bot.photos.intake import PhotoStore
 from bot.runtime.jobs import BUSY, Jobs
@@ -104,6 +105,7 @@ class Commands:
     metrics: Metrics | None = None
     jobs: Jobs | None = field(default=None, compare=False)  # None: a runner of its own
     photos: PhotoStore | None = field(default=None, compare=False)  # /forget deletes the user's photos here
+    pdf_max_bytes: int = DEFAULT_MAX_BYTES  # /pdf refuses bigger excerpts (the platform's upload limit)
 
     def __post_init__(self) -> None:
         if self.jobs is None:
@@ -129,6 +131,8 @@ class Commands:
             yield await asyncio.to_thread(self._search, command.args, device)
         elif name == "page":
             yield await asyncio.to_thread(self._page, command.args)
+        elif name == "pdf":
+            yield await pdf_reply(self.knowledge, self.store, key, command.args, self.pdf_max_bytes)
         elif name == "device":
             yield await self._device(key, message, command.args)
         elif name == "forget":

@@ -73,6 +73,7 @@ from bot.core.messages import (
     parse_feedback,
     parse_option,
 )
+from bot.core.pdf import pdf_button
 from bot.core.summaries import Summaries, summary_due
 from bot.core.turn import Engine, EngineResult, HistoryItem, Turn
 from bot.errors import EXPECTED, PhotoRejected
@@ -393,9 +394,10 @@ class Conversation:
             change = "clear" if resumed else record.pause
         stored = await self._store.save_turn(key, [question, answer], pause=change, receipt=receipt, device=device)
         record.question = None
-        if isinstance(reply, Clarification) or not reply.ask_feedback:
+        if isinstance(reply, Clarification):
             return reply
-        return replace(reply, feedback_id=str(stored[1].position))
+        reply = pdf_button(reply)
+        return replace(reply, feedback_id=str(stored[1].position)) if reply.ask_feedback else reply
 
     async def _keep_question(self, key: ChatKey, record: _Record, receipt: Receipt | None) -> None:
         """A failed turn still remembers what was asked (and forgets an expired pause)."""

@@ -162,6 +162,7 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
             metrics=metrics,
             jobs=jobs,
             photos=photos.store,
+            pdf_max_bytes=settings.pdf_max_bytes,
         )
         support = SupportDesk(
             store,
