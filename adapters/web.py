@@ -3,6 +3,7 @@
 Each platform adapter is a :class:`Platform`: it contributes its routes
 (Telegram's webhook, Teams' ``/api/messages``), starts and stops its connection,
 runs the updates the dispatcher hands it, and says whether it is connected.
+``file_route`` serves the files Teams channels get as signed links (``adapters.files``).
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, runtime_checkable
+from urllib.parse import quote
 
 from aiohttp import web
 
+from adapters.files import ROUTE as FILE_ROUTE
+from adapters.files import FileShelf
 from bot.runtime.jobs import Report
 from bot.runtime.metrics import Metrics
 from storage.inbox import Delivery
@@ -76,3 +80,20 @@ def health_app(
     if metrics is not None:
         app.add_routes([web.get("/metrics", prometheus)])
     return app
+
+
+def file_route(shelf: FileShelf) -> web.RouteDef:
+    """``GET /files/<token>/<name>?exp=…&sig=…``: a shelved file while its signed link is valid, else 403."""
+
+    async def download(request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        query = request.rel_url.query
+        if not shelf.verify(token, query.get("exp", ""), query.get("sig", "")):
+            return web.Response(status=403, text="Der Link ist ungültig oder abgelaufen.")
+        found = shelf.get(token)
+        if found is None:
+            return web.Response(status=403, text="Der Link ist ungültig oder abgelaufen.")
+        disposition = f"attachment; filename*=UTF-8''{quote(found.name)}"
+        return web.Response(body=found.data, content_type=found.mime, headers={"Content-Disposition": disposition})
+
+    return web.get(FILE_ROUTE, download)

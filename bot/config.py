@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     max_voice_bytes: int = Field(10 * 1024 * 1024, gt=0, le=25 * 1024 * 1024, validation_alias="NIK_MAX_VOICE_BYTES")
     # /pdf: manual pages as a file; Telegram bots may upload 50 MB
     pdf_max_bytes: int = Field(20 * 1024 * 1024, gt=0, le=50 * 1024 * 1024, validation_alias="NIK_PDF_MAX_BYTES")
+    # Files for Teams channels: expiring signed links served by ``nik serve`` under this public base URL
+    public_url: str | None = Field(None, validation_alias="NIK_PUBLIC_URL")  # e.g. https://nik.example.com
+    file_link_secret: SecretStr | None = Field(None, validation_alias="NIK_FILE_LINK_SECRET")  # else derived
+    file_link_hours: float = Field(1.0, gt=0, le=168, validation_alias="NIK_FILE_LINK_HOURS")
     # Operations
     reindex_cron: str = Field("0 3 * * *", validation_alias="NIK_REINDEX_CRON")  # "" or "off": no scheduled sync
     admin_chat: str | None = Field(None, validation_alias="NIK_ADMIN_CHAT")  # "telegram:<chat_id>" gets sync reports

@@ -23,7 +23,7 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import replace
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -33,6 +33,7 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ConversationReference
 from msrest.exceptions import DeserializationError
 
+from adapters.files import FileShelf
 from adapters.teams.auth import (
     PUBLIC_CLOUD,
     AuthError,
@@ -43,7 +44,7 @@ from adapters.teams.auth import (
     TokenValidator,
     credentials_factory,
 )
-from adapters.teams.render import Renderer, text_activity
+from adapters.teams.render import Renderer, file_info_activity, text_activity
 from adapters.teams.stream import EVERY
 from adapters.teams.translate import (
     PLATFORM,
@@ -57,6 +58,7 @@ from adapters.teams.translate import (
     shared_files,
     to_incoming,
 )
+from adapters.web import file_route
 from bot.core.messages import AudioInput, ImageInput, Progress, Reply
 from bot.errors import ConfigError
 from bot.runtime.composition import Nik
@@ -84,6 +86,10 @@ FILES_NOTE = (
 )
 _Turn = Callable[[Renderer], Awaitable[object]]
 IMAGE_FAILED = "Ein Bild konnte ich nicht laden – bitte schicken Sie es noch einmal."
+FILE_CONSENT_INVOKE = "fileConsent/invoke"
+FILE_DECLINED = "In Ordnung, ich schicke die Datei nicht."
+FILE_EXPIRED = "Die Datei ist nicht mehr da – bitte fordern Sie sie noch einmal an (z. B. mit /pdf)."
+UPLOAD_FAILED = "Die Datei konnte ich nicht in Ihr OneDrive hochladen – bitte versuchen Sie es noch einmal."
 
 
 class TeamsPlatform:
@@ -123,11 +129,12 @@ class TeamsPlatform:
         self._auth = NikAuthentication(cloud, self._credentials, validator)
         self._adapter = CloudAdapter(self._auth)
         self._adapter.on_turn_error = self._on_turn_error
+        self._files = FileShelf.from_settings(settings)  # files wait here for the consent upload or their link
 
     # -- Platform ------------------------------------------------------------------
 
     def routes(self) -> Sequence[web.RouteDef]:
-        return [web.post(ROUTE, self._receive)]
+        return [web.post(ROUTE, self._receive), file_route(self._files)]
 
     async def start(self) -> None:
         self._http = aiohttp.ClientSession()
@@ -260,6 +267,9 @@ class TeamsPlatform:
         except KeysUnavailable as error:
             log.error("cannot check Teams tokens: %s", error)
             return web.Response(status=503)
+        if activity.type == ActivityTypes.invoke and activity.name == FILE_CONSENT_INVOKE and activity.conversation:
+            await self._file_consent(activity)
+            return web.json_response({}, status=200)
         if activity.type not in STORED_TYPES or not activity.conversation or not activity.conversation.id:
             return web.Response(status=200)  # reactions, typing, invokes…: nothing to answer
         if activity.type == ActivityTypes.conversation_update and not added_the_bot(activity):
@@ -270,13 +280,40 @@ class TeamsPlatform:
             log.info("Teams re-delivered activity %s", message_id)
         return web.Response(status=201)
 
+    async def _file_consent(self, activity: Activity) -> None:
+        """The user's answer to a file-consent card: on accept, PUT the file to their OneDrive and show it."""
+        value = activity.value if isinstance(activity.value, dict) else {}
+        context = _mapping(value.get("context"))
+        shelved = self._files.get(str(context.get("token", "")))
+        upload = _mapping(value.get("uploadInfo"))
+        reference = TurnContext.get_conversation_reference(activity)
+        if value.get("action") != "accept":
+            note = text_activity(FILE_DECLINED)
+        elif shelved is None or not upload.get("uploadUrl"):
+            note = text_activity(FILE_EXPIRED)
+        else:
+            size = len(shelved.data)
+            headers = {"Content-Length": str(size), "Content-Range": f"bytes 0-{size - 1}/{size}"}
+            try:
+                async with self._session().put(str(upload["uploadUrl"]), data=shelved.data, headers=headers) as sent:
+                    uploaded = sent.status < 300
+                    if not uploaded:
+                        log.warning("Teams file upload refused: HTTP %d", sent.status)
+            except aiohttp.ClientError as error:
+                log.warning("Teams file upload failed: %s", error)
+                uploaded = False
+            note = file_info_activity(upload) if uploaded else text_activity(UPLOAD_FAILED)
+        await self._continue(reference, lambda renderer: renderer.send(note))
+
     # -- outbound ------------------------------------------------------------------
 
     async def _continue(self, reference: ConversationReference, turn: _Turn) -> None:
         async def logic(context: TurnContext) -> None:
             # the continuation activity has a made-up id; replies should answer the user's message
             context.activity.id = reference.activity_id
-            renderer = Renderer(context, typing_every=self._typing_every, stream_every=self._stream_every)
+            renderer = Renderer(
+                context, typing_every=self._typing_every, stream_every=self._stream_every, files=self._files
+            )
             try:
                 await turn(renderer)
             finally:
@@ -362,3 +399,7 @@ class TeamsPlatform:
         if self._http is None:
             raise RuntimeError("the Teams platform is not started")
         return self._http
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}

@@ -5,7 +5,10 @@
 * ``Clarification``: an Adaptive Card, one ``Action.Submit`` per option carrying
   ``option_data(n)`` — in channels a free-text answer without @mention never reaches
   the bot, a button press does.
-* ``PageImage``: the PNG inline (data URI) with its caption.
+* ``Document`` and ``PageImage`` (files, ``adapters.files``): in a personal chat a file-consent
+  card (the platform uploads on accept, ``fileConsent/invoke``); in channels and group chats a
+  signed link valid ``NIK_FILE_LINK_HOURS``, or a note when ``NIK_PUBLIC_URL`` is not set.
+* ``Picture``: the PNG inline (data URI) with its caption.
 * ``Progress``: the first is sent, later ones update that message (also from a later
   turn context: a background job's note passes the message's id on).
 * ``Typing``: a typing indicator, repeated every few seconds until the next message.
@@ -30,6 +33,7 @@ from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ErrorResponseException
 from msrest.exceptions import ClientRequestError
 
+from adapters.files import FileShelf
 from adapters.teams.entities import message_entity, sources, with_markers
 from adapters.teams.outbound import deliver
 from adapters.teams.stream import Stream
@@ -56,6 +60,12 @@ TYPING_EVERY = 3.0
 CARD_VERSION = "1.4"
 SOURCES = "**Quellen:**"
 SEARCHING = "Ich suche in den Handbüchern…"  # a personal chat's stream starts with it
+FILE_CONSENT = "application/vnd.microsoft.teams.card.file.consent"
+FILE_INFO = "application/vnd.microsoft.teams.card.file.info"
+NO_PUBLIC_URL = (
+    "Dateien kann ich hier nur als Link schicken, und dafür ist Nik nicht eingerichtet (NIK_PUBLIC_URL fehlt). "
+    "Schreiben Sie mir im persönlichen Chat – dort schicke ich die Datei direkt."
+)
 
 
 def answer_text(answer: Answer) -> str:
@@ -126,6 +136,44 @@ def page_activity(page: PageImage | Picture) -> Activity:
     return activity
 
 
+def consent_activity(name: str, caption: str, size: int, token: str) -> Activity:
+    """A file-consent card: Teams asks the user, then sends ``fileConsent/invoke`` with ``token`` back."""
+    card = Attachment(
+        content_type=FILE_CONSENT,
+        name=name,
+        content={
+            "description": caption[:200],
+            "sizeInBytes": size,
+            "acceptContext": {"token": token},
+            "declineContext": {"token": token},
+        },
+    )
+    return MessageFactory.attachment(card)
+
+
+def file_info_activity(upload: dict[str, Any]) -> Activity:
+    """The uploaded file in the chat (``uploadInfo`` of an accepted file consent)."""
+    card = Attachment(
+        content_type=FILE_INFO,
+        content_url=upload.get("contentUrl"),
+        name=upload.get("name"),
+        content={"uniqueId": upload.get("uniqueId"), "fileType": upload.get("fileType")},
+    )
+    return MessageFactory.attachment(card)
+
+
+def link_activity(caption: str, name: str, url: str, hours: float) -> Activity:
+    valid = f"{hours:g} Stunde" + ("" if hours == 1 else "n")
+    return text_activity(f"{caption}\n\n[{name}]({url}) (Link gilt {valid})")
+
+
+def _file_of(reply: Document | PageImage) -> tuple[bytes, str, str]:
+    """(bytes, file name, mime) of a file reply."""
+    if isinstance(reply, Document):
+        return reply.data, reply.name, reply.mime
+    return reply.png, f"{reply.citation.title} S. {reply.citation.page}.png", "image/png"
+
+
 def text_activity(text: str) -> Activity:
     activity = MessageFactory.text(_cut(text))
     activity.text_format = "markdown"
@@ -160,12 +208,15 @@ class Renderer:
         typing_every: float = TYPING_EVERY,
         progress_id: str | None = None,
         stream_every: float | None = None,
+        files: FileShelf | None = None,
     ) -> None:
         self._context = context
         self._typing_every = typing_every
         conversation = context.activity.conversation
         kind = conversation.conversation_type if conversation is not None else None
         self._entities = kind != "channel"  # Teams shows citations and the AI label in chats only
+        self._personal = kind == "personal"
+        self._files = files  # where files wait for the consent upload or their link (None: page images inline)
         # streaming in personal chats, at most one request per ``stream_every`` seconds (None: never)
         self._stream = Stream(context, every=stream_every) if stream_every is not None and kind == "personal" else None
         self._typing: asyncio.Task[None] | None = None
@@ -192,14 +243,26 @@ class Renderer:
             activity = answer_activity(reply, entities=self._entities)
         elif isinstance(reply, Clarification):
             activity = clarification_activity(reply)
+        elif isinstance(reply, Document | PageImage) and self._files is not None:
+            await self.send(self._file(reply, self._files))
+            return
         elif isinstance(reply, Document):
-            activity = text_activity(f"{reply.caption}\n\n(Dateien kann ich in Teams noch nicht senden.)")
+            activity = text_activity(reply.caption)
         else:
             activity = page_activity(reply)
         if stream is not None and await stream.finish(activity):
             self.sent += 1
             return
         await self.send(activity)
+
+    def _file(self, reply: Document | PageImage, files: FileShelf) -> Activity:
+        data, name, mime = _file_of(reply)
+        if self._personal:
+            return consent_activity(name, reply.caption, len(data), files.put(data, name, mime))
+        if files.public_url is None:
+            return text_activity(f"{reply.caption}\n\n{NO_PUBLIC_URL}")
+        token = files.put(data, name, mime)
+        return link_activity(reply.caption, name, files.link(token, name), files.seconds / 3600)
 
     async def send(self, activity: Activity) -> str | None:
         await self._stop_typing()

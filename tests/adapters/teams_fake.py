@@ -15,7 +15,9 @@ One aiohttp server plays every Microsoft endpoint:
   an out-of-order sequence is dropped (202 ``ContentStreamSequenceOrderPreConditionFailed``);
 * the login service: ``POST /{tenant}/oauth2/v2.0/token`` (recorded in ``token_requests``);
 * the OpenID metadata and JWKS of a locally generated RSA key (``sign`` makes tokens);
-* image (and ``.ogg`` voice) bytes at ``GET /attachments/{name}`` (the Authorization headers seen are recorded).
+* image (and ``.ogg`` voice) bytes at ``GET /attachments/{name}`` (the Authorization headers seen are recorded);
+* OneDrive's upload session of a file-consent card: ``PUT /upload/{name}`` (bytes and headers in ``uploads``),
+  whose URL ``consent_invoke`` puts into the ``fileConsent/invoke`` it builds.
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ class FakeBotFramework:
     refused: list[tuple[int, str]] = field(default_factory=list)  # (status, text) of refused streaming requests
     stop_after: int | None = None  # the user presses Stop once a stream has had this many updates
     streaming_allowed: bool = True  # False: Teams refuses to stream to this bot (403)
+    uploads: dict[str, tuple[bytes, dict[str, str]]] = field(default_factory=dict)  # name → (bytes, headers)
     _streams: dict[str, _Stream] = field(default_factory=dict)
     _key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
     _runner: web.AppRunner | None = None
@@ -147,6 +150,7 @@ class FakeBotFramework:
         app.router.add_post("/teams/v3/conversations/{cid}/activities/{reply_to}", self._post)
         app.router.add_put("/teams/v3/conversations/{cid}/activities/{aid}", self._put)
         app.router.add_get("/attachments/{name}", self._image)
+        app.router.add_put("/upload/{name}", self._upload)
         self._runner, self._port = await start_on_loopback(app)
         return self
 
@@ -183,6 +187,23 @@ class FakeBotFramework:
                 attachment["contentUrl"] = attachment["contentUrl"].replace("{fake}", self.url)
         data.update(copy.deepcopy(changes))
         return data
+
+    def consent_invoke(self, card: dict[str, Any], action: str, base: str = "personal_message") -> dict[str, Any]:
+        """The ``fileConsent/invoke`` Teams sends when the user answers the consent ``card`` (an attachment)."""
+        name = str(card["name"])
+        value: dict[str, Any] = {"type": "fileUpload", "action": action}
+        value["context"] = card["content"]["acceptContext" if action == "accept" else "declineContext"]
+        if action == "accept":
+            value["uploadInfo"] = {
+                "contentUrl": f"{self.url}/drive/{name}",
+                "name": name,
+                "uploadUrl": f"{self.url}/upload/{name}",
+                "uniqueId": "drive-item-1",
+                "fileType": name.rsplit(".", 1)[-1],
+            }
+        invoke = self.activity(base, type="invoke", value=value, text=None, id="invoke-1")
+        invoke["name"] = "fileConsent/invoke"
+        return invoke
 
     # -- waiting -----------------------------------------------------------------------
 
@@ -315,6 +336,10 @@ class FakeBotFramework:
             Sent(request.match_info["cid"], request.match_info["aid"], body, request.headers.get("Authorization"))
         )
         return web.json_response({"id": request.match_info["aid"]})
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        self.uploads[request.match_info["name"]] = (await request.read(), dict(request.headers))
+        return web.json_response({"id": "drive-item-1", "name": request.match_info["name"]}, status=201)
 
     async def _image(self, request: web.Request) -> web.Response:
         self.image_auth.append(request.headers.get("Authorization"))
