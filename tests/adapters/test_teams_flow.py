@@ -41,7 +41,8 @@ async def test_a_slow_model_still_gets_a_fast_ack_and_redelivery_one_answer(
     assert answer.text.startswith("Fehlerstrom zu hoch")
     assert "**Quellen:**" in answer.text and f"{TITLE}, S. 8" in answer.text
     assert answer.conversation_id == PERSONAL and answer.reply_to == "1741079565123"
-    [(up, up_data), (down, down_data)] = answer.submits()
+    [(pdf, pdf_data), (up, up_data), (down, down_data)] = answer.submits()
+    assert pdf == "📄 PDF" and pdf_data == "cmd:/pdf SolarFux_SF-5000TL_Handbuch.pdf 8"
     assert up.startswith("👍") and up_data.endswith(":+1") and down.startswith("👎") and down_data.endswith(":-1")
     assert reference is not None and reference["serviceUrl"] == teams.fake.service_url
     assert reference["user"]["aadObjectId"] == ANNA
@@ -89,7 +90,7 @@ async def test_thumbs_up_is_stored_as_feedback(kb_dir: Path, sample_kb: Knowledg
     async with serving(kb_dir, sample_kb, [SEARCH, Text(f"Fehlerstrom zu hoch [{TITLE}, S. 8].")]) as teams:
         assert (await teams.post(teams.fake.activity("group_mention", text="<at>Nik</at> E013?")))[0] == 201
         await teams.fake.wait_for(lambda: bool(teams.fake.messages()))
-        [(_, up)] = teams.fake.messages()[0].submits()[:1]
+        [up] = [data for title, data in teams.fake.messages()[0].submits() if title.startswith("👍")]
         assert (await teams.post(teams.fake.activity("card_submit", value={"nik": up})))[0] == 201
         await teams.fake.wait_for(lambda: len(teams.fake.messages()) == 2)
         found = await votes(teams.nik.store.engine, ChatKey("teams", GROUP))

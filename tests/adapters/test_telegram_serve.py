@@ -63,7 +63,8 @@ async def test_private_question_gets_a_cited_answer_by_polling(sample_kb: Knowle
         [sent] = api.of("sendMessage", 100)
     assert "E013" in sent["text"] and "<b>Quellen:</b>\n• SolarFux SF-5000TL" in sent["text"]
     assert sent["parse_mode"] == "HTML" and sent["link_preview_options"] == {"is_disabled": True}
-    buttons = sent["reply_markup"]["inline_keyboard"][0]
+    pdf, buttons = sent["reply_markup"]["inline_keyboard"]
+    assert [b["text"] for b in pdf] == ["📄 PDF"]
     assert [b["text"] for b in buttons] == ["👍", "👎"] and buttons[0]["callback_data"].endswith(":+1")
     assert api.of("sendChatAction", 100)[0]["action"] == "typing"
 
@@ -118,7 +119,7 @@ async def test_a_pressed_option_resumes_the_clarification_and_removes_the_keyboa
         assert removed["message_id"] == asked["message_id"] and "reply_markup" not in removed
         assert api.of("answerCallbackQuery")
         assert "E013" in answer["text"] and "Quellen" in answer["text"]
-        vote = answer["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        vote = answer["reply_markup"]["inline_keyboard"][-1][0]["callback_data"]
         api.push(api.press(100, api.sent_message(1), vote))
         await api.wait_for(lambda: any(c.get("text") == THANKS for c in api.of("answerCallbackQuery")))
         assert len(api.texts(100)) == 2  # the thanks is a toast, not a message
