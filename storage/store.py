@@ -155,6 +155,7 @@ class NewMessage:
     citations: tuple[Citation, ...] = ()
     image_refs: tuple[str, ...] = ()
     platform_message_id: str | None = None
+    kind: str | None = None  # an assistant message: the turn's kind ("answer", "not_found", "clarification", …)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +321,7 @@ class Store:
                 "image_refs": _dumps(list(m.image_refs)),
                 "user_id": m.user_id,
                 "platform_message_id": m.platform_message_id,
+                "kind": m.kind,
                 "created_at": now,
             }
             for m in messages
