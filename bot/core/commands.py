@@ -1,6 +1,6 @@
 """Slash commands, platform-free, German UI: ``/help``, ``/new``, ``/docs``, ``/search``,
 ``/page``, ``/device`` (the chat's device), ``/forget`` (asks, then deletes the asker's
-data in the chat), and for admins ``/reindex`` and ``/status`` (the support desk takes
+data in the chat), and for admins ``/reindex``, ``/status`` and ``/report`` (the support desk takes
 ``/support``, ``/cases``, ``/done``; the conversation ``/nik``).
 
 ``parse_command`` reads ``/name@botname args`` from a message's text; ``Commands.run``
@@ -22,6 +22,7 @@ from bot.core.devices import SEPARATOR, Devices, remembered
 from bot.core.messages import Answer, Button, Citation, IncomingMessage, PageImage, Progress, Reply, command_button
 from bot.core.privacy import FORGET, forget_user
 from bot.photos.intake import PhotoStore
+from bot.report.replies import report_replies
 from bot.runtime.jobs import BUSY, Jobs
 from bot.runtime.metrics import Metrics
 from knowledge.errors import DocumentNotFound, IndexMissing
@@ -133,6 +134,12 @@ class Commands:
             yield await self._device(key, message, command.args)
         elif name == "forget":
             yield await self._forget(key, message, command.args)
+        elif name == "report":
+            if f"{message.platform}:{message.user_id}" not in self.admins:
+                yield Answer(NOT_ADMIN, kind="refused")
+            else:
+                for reply in await report_replies(self.store, self.knowledge, command.args, is_group=message.is_group):
+                    yield reply
         elif name in ("reindex", "status"):
             if f"{message.platform}:{message.user_id}" not in self.admins:
                 yield Answer(NOT_ADMIN, kind="refused")
