@@ -23,7 +23,8 @@ from storage.store import Citation
 
 DEFAULT_SPAN = "7d"
 MAX_SPAN = timedelta(days=366)
-SPAN_USAGE = "So geht's: /report 7d – Zeitraum in Tagen (7d, 30d) oder Stunden (24h), höchstens 366 Tage."
+SPAN_HELP = "Zeitraum in Tagen (7d, 30d) oder Stunden (24h), höchstens 366 Tage."
+SPAN_USAGE = f"So geht's: /report 7d – {SPAN_HELP}"
 GROUP_REFUSED = (
     "Der Bericht zeigt Fragen aus allen Chats – ich schicke ihn nur im privaten Chat. "
     "Schreiben Sie mir dort /report."
