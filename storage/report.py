@@ -16,8 +16,8 @@ from datetime import datetime
 from sqlalchemy import and_, select
 from sqlalchemy.orm import aliased
 
-from storage.models import Feedback, Message, SupportCase
 from storage.models import Device as DeviceRow
+from storage.models import Feedback, Message, SupportCase
 from storage.store import Citation, Store
 
 NO_REPLY = "none"

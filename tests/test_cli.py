@@ -345,7 +345,11 @@ def test_forget_deletes_a_user_everywhere_and_prints_the_counts(nik: Nik, indexe
 
 def test_report_prints_the_days_and_writes_the_csv(nik: Nik, indexed: Path, tmp_path: Path) -> None:
     kinds = Counter[str]()
-    for chat, question in (("c1", "Was bedeutet E013?"), ("c1", "Wie hoch ist der Eiffelturm?"), ("c2", "Was bedeutet E013?")):
+    for chat, question in (
+        ("c1", "Was bedeutet E013?"),
+        ("c1", "Wie hoch ist der Eiffelturm?"),
+        ("c2", "Was bedeutet E013?"),
+    ):
         run = nik("ask", question, "--chat", chat, "--json")
         assert run.code == 0, run.err
         kinds[run.json()["kind"]] += 1

@@ -79,7 +79,9 @@ async def fill(demo: Demo) -> int:
     assert isinstance(answered, Answer) and answered.kind == "answer" and answered.feedback_id
     missing = await demo.ask("Wie hoch ist der Eiffelturm?", chat="c2")
     assert isinstance(missing, Answer) and missing.kind == "not_found"
-    vote = IncomingMessage("telegram", "c1", "u1", "U1", "v1", "", callback_data=feedback_data(answered.feedback_id, -1))
+    vote = IncomingMessage(
+        "telegram", "c1", "u1", "U1", "v1", "", callback_data=feedback_data(answered.feedback_id, -1)
+    )
     assert [reply async for reply in demo.conversation.handle(vote)]
     demo.down.append(answered.text)
 
@@ -147,7 +149,11 @@ async def test_report_for_admins_in_private_chats_only(demo: Demo) -> None:
     await fill(demo)
     demo.clock.now = datetime.now(UTC)
     text, chart = await demo.say("/report", user=BOSS, chat=BOSS)
-    assert isinstance(text, Answer) and "Qualitätsbericht" in text.text and f"Fragen: {sum(sum(c.values()) for c in demo.outcomes.values())}\n" in text.text
+    assert (
+        isinstance(text, Answer)
+        and "Qualitätsbericht" in text.text
+        and f"Fragen: {sum(sum(c.values()) for c in demo.outcomes.values())}\n" in text.text
+    )
     assert isinstance(chart, Picture) and chart.name.endswith(".png")
     with Image.open(io.BytesIO(chart.png)) as image:
         assert image.format == "PNG" and image.size == (WIDTH, HEIGHT)

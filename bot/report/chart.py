@@ -10,6 +10,7 @@ import io
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from bot.report.quality import QualityReport
 
@@ -39,7 +40,7 @@ def daily_chart(report: QualityReport) -> bytes:
     step = max(1, len(days) // 12)  # at most about 12 day labels
     axes.set_xticks(positions[::step], days[::step])
     axes.set_ylabel("Fragen")
-    axes.yaxis.get_major_locator().set_params(integer=True)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title("Fragen pro Tag")
     axes.legend(loc="upper left", fontsize="small", ncols=5)
     highest = max([*bottom, *(d.handed_over for d in report.days), 1])

@@ -26,8 +26,7 @@ MAX_SPAN = timedelta(days=366)
 SPAN_HELP = "Zeitraum in Tagen (7d, 30d) oder Stunden (24h), höchstens 366 Tage."
 SPAN_USAGE = f"So geht's: /report 7d – {SPAN_HELP}"
 GROUP_REFUSED = (
-    "Der Bericht zeigt Fragen aus allen Chats – ich schicke ihn nur im privaten Chat. "
-    "Schreiben Sie mir dort /report."
+    "Der Bericht zeigt Fragen aus allen Chats – ich schicke ihn nur im privaten Chat. Schreiben Sie mir dort /report."
 )
 NO_DEVICE = "ohne Gerät"
 SHOWN_VOTES = 10  # 👎 answers in the text (the CSV has the daily counts only)
@@ -102,9 +101,7 @@ def build(data: ReportData, manuals: Sequence[DocumentInfo] = ()) -> QualityRepo
     for question in missing:
         groups.setdefault(_group(question, manuals), []).append(question.text)
     by_size = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0] == NO_DEVICE, item[0]))
-    cited = Counter(
-        title for q in data.questions if q.outcome == "answer" for title in {c.title for c in q.citations}
-    )
+    cited = Counter(title for q in data.questions if q.outcome == "answer" for title in {c.title for c in q.citations})
     return QualityReport(
         data.since,
         data.until,
@@ -147,7 +144,8 @@ def german(report: QualityReport) -> str:
     lines += _more(len(report.not_found), SHOWN_GROUPS)
     lines += ["", "**Meistzitierte Handbücher:**"]
     lines += [
-        f"- {title}: {count} {'Antwort' if count == 1 else 'Antworten'}" for title, count in report.cited[:SHOWN_MANUALS]
+        f"- {title}: {count} {'Antwort' if count == 1 else 'Antworten'}"
+        for title, count in report.cited[:SHOWN_MANUALS]
     ] or ["- keine"]
     return "\n".join(lines)
 
