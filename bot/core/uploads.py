@@ -165,11 +165,11 @@ class Uploads:
                     kind="not_found",
                 )
                 return
-            await asyncio.to_thread(_write_atomically, pending, name.encode())
+            await asyncio.to_thread(_write_atomically, pending, found.encode())
             await self._store.request_confirmation(key, message.user_id, REMOVE, CONFIRM_WITHIN)
             buttons = (command_button("Löschen", "/remove yes"), command_button("Abbrechen", "/remove no"))
             text = (
-                f"„{name}“ löschen und aus dem Index nehmen? Das lässt sich nicht rückgängig machen. (Gilt 5 Minuten.)"
+                f"„{found}“ löschen und aus dem Index nehmen? Das lässt sich nicht rückgängig machen. (Gilt 5 Minuten.)"
             )
             yield Answer(text, kind="info", buttons=buttons)
 
