@@ -157,9 +157,12 @@ class TeamsPlatform:
         if message is None:
             return
         upload = file_download(activity)
+        uploads = self._nik.commands.uploads
+        if upload is not None and (uploads is None or not uploads.wants(PLATFORM, message.user_id, None)):
+            upload = None  # not an admin's: the note on shared files, as for any file
         files = shared_files(activity) if upload is None else []
         if upload is not None:
-            message = replace(message, document=await self._fetch_file(upload, message.user_id))
+            message = replace(message, document=await self._fetch_file(upload))
         images, failed = await self._download(inline_images(activity))
         message = replace(message, images=tuple(images))
         audio = audio_attachment(activity)
@@ -348,13 +351,13 @@ class TeamsPlatform:
             return AudioInput(b"", mime, ref.seconds, name, size=len(data))
         return AudioInput(data, mime, ref.seconds, name)
 
-    async def _fetch_file(self, ref: FileRef, user_id: str) -> DocumentInput:
-        """An uploaded file for the core: its bytes only when it is an admin's and at most
-        ``NIK_MAX_MANUAL_BYTES``, fetched from exactly the URL Teams gave (a SharePoint/OneDrive host or a
-        trusted one, no redirects, no token: the URL is pre-authenticated); else none, and the core says why."""
+    async def _fetch_file(self, ref: FileRef) -> DocumentInput:
+        """An admin's uploaded file for the core: its bytes only when at most ``NIK_MAX_MANUAL_BYTES``,
+        fetched from exactly the URL Teams gave (a SharePoint/OneDrive host or a trusted one, no
+        redirects, no token: the URL is pre-authenticated); else none, and the core says why."""
         mime = "application/pdf" if ref.file_type.lower() == "pdf" else "application/octet-stream"
         uploads = self._nik.commands.uploads
-        if uploads is None or not uploads.wants(PLATFORM, user_id, None):
+        if uploads is None:
             return DocumentInput(b"", mime, ref.name)
         if not self._is_file_host(ref.url):
             log.warning("not downloading a file from untrusted host %s", urlsplit(ref.url).hostname)

@@ -267,7 +267,11 @@ class Conversation:
             async for reply in self._commands.run(command, message, key):
                 yield reply
             return
-        if message.document is not None and self._commands.uploads is not None:  # a manual from an admin
+        if (
+            message.document is not None
+            and self._commands.uploads is not None
+            and self._commands.uploads.takes(message)
+        ):
             async for reply in self._commands.uploads.take(message, key):
                 yield reply
             return

@@ -1,6 +1,7 @@
 """Manuals an admin sends from the chat: checked, stored in ``NIK_MANUALS_DIR``, indexed; ``/remove``.
 
-A document from anyone but an admin (``NIK_ADMINS``) gets a note and is not stored.
+A document from anyone but an admin (``NIK_ADMINS``) is not stored: without a caption it
+gets a note, with one the caption is answered as a question (``takes``).
 An admin's must be a PDF (``%PDF-``), at most ``NIK_MAX_MANUAL_BYTES``, and open in
 pdfium without a password. It is stored under a sanitised name (``safe_name``: the
 base name only, safe characters, ``.pdf``) and the incremental reindex starts, as
@@ -75,6 +76,11 @@ class Uploads:
         self._staging = staging_dir
         self._admins = admins
         self.max_bytes = max_bytes
+
+    def takes(self, message: IncomingMessage) -> bool:
+        """Whether a message's document is an upload: an admin's, or one without a caption (which
+        gets the note); anyone else's caption is answered as a question and the file ignored."""
+        return self._admin(message) or not message.text.strip()
 
     def wants(self, platform: str, user_id: str, size: int | None) -> bool:
         """Whether an adapter should download this document: an admin's, not over the size cap."""

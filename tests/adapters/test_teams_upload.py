@@ -8,7 +8,7 @@ from typing import Any
 
 from teams_harness import ANNA, serving
 
-from bot.core.uploads import NOT_ADMIN
+from adapters.teams.platform import FILES_NOTE
 from helpers import SAMPLE_NAME, write_pdf
 from knowledge.service import KnowledgeBase
 
@@ -41,7 +41,7 @@ async def test_an_admins_file_in_a_personal_chat_is_fetched_without_a_token_stor
     assert teams.fake.messages()[0].text.startswith("Gespeichert als „ZX 900.pdf“")
 
 
-async def test_a_file_over_the_cap_or_from_a_non_admin_is_not_stored(
+async def test_a_file_over_the_cap_or_from_a_non_admin_is_not_stored_nor_fetched(
     kb_dir: Path, sample_kb: KnowledgeBase, manuals: Path, tmp_path: Path
 ) -> None:
     data = write_pdf(tmp_path / "src.pdf", [("P", "Zyklotron ZX-900")]).read_bytes()
@@ -52,7 +52,7 @@ async def test_a_file_over_the_cap_or_from_a_non_admin_is_not_stored(
         assert (await teams.post(teams.fake.activity("personal_message", text="", attachments=[card])))[0] == 201
         await teams.fake.wait_for(lambda: bool(teams.fake.messages()))
         await teams.nik.dispatcher.drain()
-    assert [m.text for m in teams.fake.messages()] == [NOT_ADMIN]
+    assert [m.text for m in teams.fake.messages()] == [FILES_NOTE]  # as for any shared file
     assert teams.fake.image_auth == []  # not even fetched
     env = {"NIK_ADMINS": f"teams:{ANNA}", "NIK_MANUALS_DIR": str(manuals), "NIK_MAX_MANUAL_BYTES": str(len(data) - 1)}
     async with serving(kb_dir, sample_kb, **env) as teams:

@@ -189,3 +189,20 @@ async def test_remove_asks_then_deletes_and_the_manual_drops_out_of_docs(
     assert not (manuals / "ZX-900.pdf").exists()
     docs = api.texts(CHAT)[-1]
     assert "ZX-900" not in docs and "SolarFux" in docs
+
+
+async def test_a_non_admins_pdf_with_a_question_as_caption_gets_the_answer_and_is_not_stored(
+    sample_kb: KnowledgeBase, kb_dir: Path, manuals: Path, tmp_path: Path
+) -> None:
+    async with FakeTelegram() as api:
+        settings = settings_for(kb_dir, api, NIK_ADMINS=f"telegram:{ADMIN}", NIK_MANUALS_DIR=str(manuals))
+        async with serving(settings, sample_kb) as server:
+            sent = api.document(
+                OTHER, manual_pdf(tmp_path), name="x.pdf", caption="Was bedeutet Fehler E013?", user_id=OTHER
+            )
+            api.push(sent)
+            await api.wait_for(lambda: bool(api.texts(OTHER)))
+            await settled(api, server)
+    [answer] = api.texts(OTHER)
+    assert "E013" in answer and "Quellen" in answer
+    assert api.downloads == [] and [p.name for p in manuals.glob("*.pdf")] == [SAMPLE_NAME]
