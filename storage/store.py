@@ -610,6 +610,15 @@ class Store:
             result = await conn.execute(delete(Confirmation).where(*_confirmation(key, user_id, action)))
         return result.rowcount > 0
 
+    async def take_confirmation(self, key: ChatKey, user_id: str, action: str) -> bool:
+        """Consume ``user_id``'s open request for ``action`` in this chat: True once, while it is still valid."""
+        now = self._clock()
+        async with self._write() as conn:
+            result = await conn.execute(
+                delete(Confirmation).where(*_confirmation(key, user_id, action), Confirmation.expires_at > now)
+            )
+        return result.rowcount > 0
+
     async def forget_user(
         self, platform: str, user_id: str, key: ChatKey | None = None, *, confirm: str | None = None
     ) -> Forgotten | None:

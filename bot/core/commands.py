@@ -21,6 +21,7 @@ from pathlib import Path
 from bot.core.devices import SEPARATOR, Devices, remembered
 from bot.core.messages import Answer, Button, Citation, IncomingMessage, PageImage, Progress, Reply, command_button
 from bot.core.privacy import FORGET, forget_user
+from bot.core.uploads import Uploads
 from bot.photos.intake import PhotoStore
 from bot.report.replies import report_replies
 from bot.runtime.jobs import BUSY, Jobs
@@ -105,6 +106,7 @@ class Commands:
     metrics: Metrics | None = None
     jobs: Jobs | None = field(default=None, compare=False)  # None: a runner of its own
     photos: PhotoStore | None = field(default=None, compare=False)  # /forget deletes the user's photos here
+    uploads: Uploads | None = field(default=None, compare=False)  # an admin's manuals from the chat, /remove
 
     def __post_init__(self) -> None:
         if self.jobs is None:
@@ -140,6 +142,11 @@ class Commands:
             else:
                 for reply in await report_replies(self.store, self.knowledge, command.args, is_group=message.is_group):
                     yield reply
+        elif name in ("replace", "remove") and self.uploads is not None:
+            async for reply in (self.uploads.replace if name == "replace" else self.uploads.remove)(
+                message, key, command.args
+            ):
+                yield reply
         elif name in ("reindex", "status"):
             if f"{message.platform}:{message.user_id}" not in self.admins:
                 yield Answer(NOT_ADMIN, kind="refused")

@@ -267,6 +267,14 @@ class Conversation:
             async for reply in self._commands.run(command, message, key):
                 yield reply
             return
+        if (
+            message.document is not None
+            and self._commands.uploads is not None
+            and self._commands.uploads.takes(message)
+        ):
+            async for reply in self._commands.uploads.take(message, key):
+                yield reply
+            return
         text = (message.text or "").strip()
         if state is None:
             state = await self._store.turn_state(key, self._window)
