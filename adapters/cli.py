@@ -1,6 +1,6 @@
 """``nik``: the command line over the core that :mod:`bot.runtime.composition` wires.
 
-Commands: ``index``, ``search``, ``docs``, ``eval``, ``chat``, ``ask``, ``forget``, ``serve``. Expected
+Commands: ``index``, ``search``, ``docs``, ``eval``, ``chat``, ``ask``, ``forget``, ``report``, ``serve``. Expected
 failures (bad paths, corrupt files, missing index, bad configuration) print one line and exit 2;
 ``--json`` prints machine-readable output on stdout.
 """
@@ -38,6 +38,8 @@ from bot.core.messages import (
 )
 from bot.core.privacy import ForgetReport, forget_user
 from bot.errors import EXPECTED, ConfigError
+from bot.report.quality import SPAN_HELP, csv_text, german
+from bot.report.replies import quality_report
 from bot.runtime.composition import build_knowledge, build_photos, open_nik
 from bot.runtime.logs import configure_logging
 from knowledge.errors import IndexMissing
@@ -48,7 +50,7 @@ from knowledge.service import KnowledgeBase
 from knowledge.text import best_lines
 from storage.db import database_url
 from storage.errors import StorageError
-from storage.store import Store
+from storage.store import Store, utc_now
 
 MODES: tuple[Mode, ...] = ("hybrid", "fts", "vector")
 FAILURES: tuple[type[Exception], ...] = (*EXPECTED, StorageError)  # one line, exit 2
@@ -382,6 +384,27 @@ async def _forget_everywhere(settings: Settings, platform: str, user: str) -> Fo
     return report
 
 
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    """The admins' quality report of the last ``--since`` (as ``/report``); ``--csv`` writes the days."""
+    text, days = asyncio.run(_read_report(settings, args.since))
+    print(text)
+    if args.csv is not None:
+        Path(args.csv).write_text(days, encoding="utf-8")
+        print(f"CSV: {args.csv}")
+    return 0
+
+
+async def _read_report(settings: Settings, span: str) -> tuple[str, str]:
+    store = await Store.open(database_url(settings.data_dir, settings.database_url))
+    try:
+        report = await quality_report(store, build_knowledge(settings), span, utc_now())
+    finally:
+        await store.close()
+    if report is None:
+        raise ConfigError(f"--since {span!r}: {SPAN_HELP}")
+    return german(report), csv_text(report)
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.serve import serve  # the platform libraries load only for `nik serve`
 
@@ -436,6 +459,11 @@ def _parser() -> argparse.ArgumentParser:
     forget.add_argument("--user", required=True, help="the platform's user id (Teams: the Entra ID object id)")
     forget.add_argument("--json", action="store_true", help="print the deleted rows per table (and photos)")
     forget.set_defaults(run=_forget)
+
+    report = commands.add_parser("report", help="quality report: questions per day, outcomes, 👎 answers, gaps")
+    report.add_argument("--since", default="7d", help="the span up to now: 7d, 24h, 30d (default: 7d)")
+    report.add_argument("--csv", default=None, metavar="FILE", help="also write one row per UTC day to FILE")
+    report.set_defaults(run=_report)
 
     serve = commands.add_parser(
         "serve", help="serve the configured platforms (Telegram, Teams) and /healthz on NIK_HOST:NIK_PORT"

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     # Photos
     max_image_bytes: int = Field(20 * 1024 * 1024, gt=0, validation_alias="NIK_MAX_IMAGE_BYTES")
     photo_retention_days: float = Field(30.0, ge=0, validation_alias="NIK_PHOTO_RETENTION_DAYS")
+    # Manuals uploaded from the chat by an admin
+    max_manual_bytes: int = Field(50 * 1024 * 1024, gt=0, validation_alias="NIK_MAX_MANUAL_BYTES")
     # Voice notes: an OpenAI-compatible /audio/transcriptions endpoint (see ``voice_configured``)
     stt_model: str | None = Field(None, validation_alias="NIK_STT_MODEL")  # e.g. whisper-1
     stt_base_url: str | None = Field(None, validation_alias="NIK_STT_BASE_URL")  # a local speech server

@@ -156,12 +156,18 @@ def _is_heading(line: str) -> bool:
     return "|" not in line and bool(_HEADING.match(line.strip())) and not line.rstrip().endswith(".")
 
 
-def _read_pdf(path: Path, ocr: Ocr | None, read_by_ocr: list[int]) -> tuple[list[Page], list[list[Line]], str]:
+def open_pdf(source: Path | bytes, name: str) -> pdfium.PdfDocument:
+    """The PDF ``source`` (a file or its bytes), opened; ``DocumentUnreadable`` naming ``name``
+    ("password-protected" or "not a readable PDF") when pdfium cannot open it without a password."""
     try:
-        document = pdfium.PdfDocument(path)
+        return pdfium.PdfDocument(source)
     except pdfium.PdfiumError as err:
         reason = "password-protected" if "password" in str(err).lower() else f"not a readable PDF ({err})"
-        raise DocumentUnreadable(f"{path.name}: {reason}") from err
+        raise DocumentUnreadable(f"{name}: {reason}") from err
+
+
+def _read_pdf(path: Path, ocr: Ocr | None, read_by_ocr: list[int]) -> tuple[list[Page], list[list[Line]], str]:
+    document = open_pdf(path, path.name)
     try:
         pages: list[Page] = []
         sized: list[list[Line]] = []

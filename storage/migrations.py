@@ -12,10 +12,10 @@ it with ``checkfirst`` (a new database never had it).
 
 Adding a version: append a ``Migration(n, …)`` whose ``apply`` alters the tables
 (through SQLAlchemy constructs, so that it runs on every supported dialect) and
-change ``models.py`` to match. Step 1 builds the tables from ``models.py``; the day a
-later step alters a table, step 1 must keep its own copy of the version-1 tables, so
-that a new database and an upgraded one end identical (``test_migrations`` compares
-a migrated database with the models).
+change ``models.py`` to match. Step 1 builds the tables from ``models.py``, so a step
+that adds a column adds it only where it is missing (step 6), and a new database and
+an upgraded one end identical (``test_migrations`` compares a migrated database with
+the models).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, MetaData, Table, insert, inspect, select, update
+from sqlalchemy import Connection, MetaData, String, Table, insert, inspect, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.db import lock_for_migration
@@ -33,6 +33,7 @@ from storage.models import (
     Confirmation,
     Device,
     InboxItem,
+    Message,
     SchemaVersion,
     SupportCase,
     SupportCounter,
@@ -70,12 +71,23 @@ def _create_devices_and_confirmations(conn: Connection) -> None:
     Confirmation.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 
+def _add_message_kind(conn: Connection) -> None:
+    """Nik's replies say what they were (answer, not found, question back …), for /report. Step 1 builds
+    ``messages`` from the models, with the column: only a database made before this step gains it."""
+    table = Message.__tablename__
+    if "kind" in {column["name"] for column in inspect(conn).get_columns(table)}:
+        return
+    column_type = String(32).compile(dialect=conn.dialect)
+    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN kind {column_type}"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create all tables", _create_tables),
     Migration(2, "inbox: platform updates stored before they are acknowledged", _create_inbox),
     Migration(3, "drop processed_messages: the inbox de-duplicates", _drop_processed_messages),
     Migration(4, "support cases: hand-offs to the support team, their posts, the case counter", _create_support_cases),
     Migration(5, "devices per chat and pending confirmations (/device, /forget)", _create_devices_and_confirmations),
+    Migration(6, "messages.kind: what each of Nik's replies was (/report)", _add_message_kind),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -101,6 +101,7 @@ class Message(Base):
     image_refs: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of strings
     user_id: Mapped[str | None] = mapped_column(_ID)
     platform_message_id: Mapped[str | None] = mapped_column(_ID)
+    kind: Mapped[str | None] = mapped_column(String(32))  # Nik's reply: its turn's kind ("answer", "not_found", …)
     created_at: Mapped[datetime]
 
 

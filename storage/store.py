@@ -155,6 +155,7 @@ class NewMessage:
     citations: tuple[Citation, ...] = ()
     image_refs: tuple[str, ...] = ()
     platform_message_id: str | None = None
+    kind: str | None = None  # an assistant message: the turn's kind ("answer", "not_found", "clarification", …)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +321,7 @@ class Store:
                 "image_refs": _dumps(list(m.image_refs)),
                 "user_id": m.user_id,
                 "platform_message_id": m.platform_message_id,
+                "kind": m.kind,
                 "created_at": now,
             }
             for m in messages
@@ -606,6 +608,15 @@ class Store:
         """Drop an open request; False if there was none."""
         async with self._write() as conn:
             result = await conn.execute(delete(Confirmation).where(*_confirmation(key, user_id, action)))
+        return result.rowcount > 0
+
+    async def take_confirmation(self, key: ChatKey, user_id: str, action: str) -> bool:
+        """Consume ``user_id``'s open request for ``action`` in this chat: True once, while it is still valid."""
+        now = self._clock()
+        async with self._write() as conn:
+            result = await conn.execute(
+                delete(Confirmation).where(*_confirmation(key, user_id, action), Confirmation.expires_at > now)
+            )
         return result.rowcount > 0
 
     async def forget_user(

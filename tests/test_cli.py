@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -335,3 +338,31 @@ def test_forget_deletes_a_user_everywhere_and_prints_the_counts(nik: Nik, indexe
     with pytest.raises(SystemExit) as refused:  # argparse refuses an unknown platform
         nik("forget", "--platform", "fax", "--user", "x")
     assert refused.value.code == 2
+
+
+# --- report -------------------------------------------------------------------------------------------
+
+
+def test_report_prints_the_days_and_writes_the_csv(nik: Nik, indexed: Path, tmp_path: Path) -> None:
+    kinds = Counter[str]()
+    for chat, question in (
+        ("c1", "Was bedeutet E013?"),
+        ("c1", "Wie hoch ist der Eiffelturm?"),
+        ("c2", "Was bedeutet E013?"),
+    ):
+        run = nik("ask", question, "--chat", chat, "--json")
+        assert run.code == 0, run.err
+        kinds[run.json()["kind"]] += 1
+    out = tmp_path / "report.csv"
+    run = nik("report", "--since", "7d", "--csv", str(out))
+    assert run.code == 0, run.err
+    assert f"Fragen: {sum(kinds.values())}\n" in run.out and f"beantwortet: {kinds['answer']} (" in run.out
+    assert f"nicht in den Handbüchern: {kinds['not_found']} (" in run.out and "Eiffelturm" in run.out
+    rows = list(csv.reader(out.open(encoding="utf-8")))
+    assert rows[0] == ["tag", "fragen", "beantwortet", "rueckfrage", "nicht_in_handbuechern", "an_support"]
+    assert len(rows) == 1 + 8  # seven days back and today
+    today = datetime.now(UTC).date().isoformat()
+    assert rows[-1] == [today, str(sum(kinds.values())), str(kinds["answer"]), "0", str(kinds["not_found"]), "0"]
+    assert all(row[1:] == ["0"] * 5 for row in rows[1:-1])
+    refused = nik("report", "--since", "zwei Wochen")
+    assert refused.code == 2 and "24h" in refused.err and "\n" not in refused.err.strip()

@@ -47,19 +47,22 @@ from adapters.teams.auth import (
 from adapters.teams.render import Renderer, file_info_activity, text_activity
 from adapters.teams.stream import EVERY
 from adapters.teams.translate import (
+    FILE_HOSTS,
     PLATFORM,
     THREAD_MARK,
     AudioRef,
+    FileRef,
     ImageRef,
     added_the_bot,
     audio_attachment,
     chat_key,
+    file_download,
     inline_images,
     shared_files,
     to_incoming,
 )
 from adapters.web import file_route
-from bot.core.messages import AudioInput, ImageInput, Progress, Reply
+from bot.core.messages import AudioInput, DocumentInput, ImageInput, Progress, Reply
 from bot.errors import ConfigError
 from bot.runtime.composition import Nik
 from bot.runtime.jobs import Report
@@ -160,7 +163,13 @@ class TeamsPlatform:
         message = to_incoming(activity)
         if message is None:
             return
-        files = shared_files(activity)
+        upload = file_download(activity)
+        uploads = self._nik.commands.uploads
+        if upload is not None and (uploads is None or not uploads.wants(PLATFORM, message.user_id, None)):
+            upload = None  # not an admin's: the note on shared files, as for any file
+        files = shared_files(activity) if upload is None else []
+        if upload is not None:
+            message = replace(message, document=await self._fetch_file(upload))
         images, failed = await self._download(inline_images(activity))
         message = replace(message, images=tuple(images))
         audio = audio_attachment(activity)
@@ -378,6 +387,39 @@ class TeamsPlatform:
         if len(data) > voice.max_bytes:  # the core refuses it as too big; the bytes are not kept
             return AudioInput(b"", mime, ref.seconds, name, size=len(data))
         return AudioInput(data, mime, ref.seconds, name)
+
+    async def _fetch_file(self, ref: FileRef) -> DocumentInput:
+        """An admin's uploaded file for the core: its bytes only when at most ``NIK_MAX_MANUAL_BYTES``,
+        fetched from exactly the URL Teams gave (a SharePoint/OneDrive host or a trusted one, no
+        redirects, no token: the URL is pre-authenticated); else none, and the core says why."""
+        mime = "application/pdf" if ref.file_type.lower() == "pdf" else "application/octet-stream"
+        uploads = self._nik.commands.uploads
+        if uploads is None:
+            return DocumentInput(b"", mime, ref.name)
+        if not self._is_file_host(ref.url):
+            log.warning("not downloading a file from untrusted host %s", urlsplit(ref.url).hostname)
+            return DocumentInput(b"", mime, ref.name)
+        try:
+            async with self._session().get(
+                ref.url, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=120)
+            ) as response:
+                response.raise_for_status()
+                if response.status != 200:  # a redirect elsewhere is not followed
+                    log.warning("file download answered %d", response.status)
+                    return DocumentInput(b"", mime, ref.name)
+                data = await response.content.read(uploads.max_bytes + 1)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.warning("file download failed: %r", error)
+            return DocumentInput(b"", mime, ref.name)
+        if len(data) > uploads.max_bytes:  # the core refuses it as too big; the bytes are not kept
+            return DocumentInput(b"", mime, ref.name, size=len(data))
+        return DocumentInput(data, mime, ref.name, size=len(data))
+
+    def _is_file_host(self, url: str) -> bool:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        on_files = parts.scheme == "https" and any(host == h or host.endswith(f".{h}") for h in FILE_HOSTS)
+        return on_files or self._is_trusted(url)
 
     async def _token(self) -> str:
         credentials = await self._credentials.create_credentials(

@@ -13,8 +13,9 @@
 
 Images and voice notes are only *described* here (``inline_images``,
 ``audio_attachment``: an ``audio/*`` file, or the audio card the Teams mobile app
-sends for a recorded voice message, with its ISO 8601 duration); the platform
-downloads them.
+sends for a recorded voice message, with its ISO 8601 duration), and so is a file
+sent in a personal chat (``file_download``: Teams' pre-authenticated ``downloadUrl``,
+an admin's manual); the platform downloads them.
 """
 
 from __future__ import annotations
@@ -77,6 +78,15 @@ class AudioRef:
     mime: str | None  # None: whatever the download's Content-Type says
     seconds: float | None
     name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    """A file sent in a personal chat: its pre-authenticated download URL and what Teams says about it."""
+
+    url: str
+    name: str  # as the sender named it (untrusted)
+    file_type: str  # Teams' ``fileType``: "pdf", "docx", …
 
 
 def chat_key(activity: Activity) -> ChatKey:
@@ -217,6 +227,20 @@ def shared_files(activity: Activity) -> list[str]:
         if mime in FILE_CARDS or (not mime.startswith("image/") and any(h in url for h in FILE_HOSTS)):
             names.append(attachment.name or "Datei")
     return names
+
+
+def file_download(activity: Activity) -> FileRef | None:
+    """The file of a personal chat's message (Teams delivers files to bots only there)."""
+    if is_group(activity):
+        return None
+    for attachment in activity.attachments or ():
+        if (attachment.content_type or "").lower() != FILE_CARDS[0]:
+            continue
+        content = _card(attachment.content)
+        url = content.get("downloadUrl")
+        if isinstance(url, str) and url:
+            return FileRef(url, attachment.name or "Handbuch.pdf", str(content.get("fileType") or ""))
+    return None
 
 
 def added_the_bot(activity: Activity) -> bool:

@@ -46,8 +46,26 @@ from adapters.telegram.albums import Albums
 from adapters.telegram.client import CONNECT, POLL, SEND, make_bot
 from adapters.telegram.menu import publish_menu
 from adapters.telegram.replies import NO_PREVIEW, Target, TurnOutput
-from adapters.telegram.translate import AudioFile, ImageFile, audio_file, chat_key_of, image_files, to_incoming
-from bot.core.messages import FEEDBACK_PREFIX, OPTION_PREFIX, AudioInput, ImageInput, IncomingMessage, Progress
+from adapters.telegram.translate import (
+    DOWNLOAD_BYTES,
+    AudioFile,
+    DocumentFile,
+    ImageFile,
+    audio_file,
+    chat_key_of,
+    document_file,
+    image_files,
+    to_incoming,
+)
+from bot.core.messages import (
+    FEEDBACK_PREFIX,
+    OPTION_PREFIX,
+    AudioInput,
+    DocumentInput,
+    ImageInput,
+    IncomingMessage,
+    Progress,
+)
 from bot.errors import ConfigError
 from bot.runtime.composition import Nik
 from bot.runtime.jobs import Report
@@ -227,6 +245,9 @@ class TelegramPlatform:
         audio = audio_file(update.message) if update.message is not None else None
         if audio is not None:
             message = replace(message, audio=await self._hear(audio))
+        document = document_file(update.message) if update.message is not None else None
+        if document is not None:
+            message = replace(message, document=await self._fetch_document(document, message.user_id))
         target = self._target(update, message)
         query = update.callback_query
         if query is not None:
@@ -332,6 +353,22 @@ class TelegramPlatform:
             except TelegramError as error:
                 log.warning("could not download a Telegram voice note: %s", error)
         return AudioInput(data, file.mime, file.seconds, file.name, size)
+
+    async def _fetch_document(self, file: DocumentFile, user_id: str) -> DocumentInput:
+        """A document for the core: its bytes only when it is an admin's, within ``NIK_MAX_MANUAL_BYTES`` and
+        the Bot API's download limit (else none, and the core says why); the reported size either way."""
+        data, size = b"", file.size
+        uploads = self._nik.commands.uploads
+        within = size is None or size <= DOWNLOAD_BYTES
+        if within and uploads is not None and uploads.wants("telegram", user_id, size):
+            try:
+                found = await self.bot.get_file(file.file_id)
+                size = size if size is not None else found.file_size
+                if (size is None or size <= DOWNLOAD_BYTES) and uploads.wants("telegram", user_id, size):
+                    data = bytes(await found.download_as_bytearray())
+            except TelegramError as error:
+                log.warning("could not download a Telegram document: %s", error)
+        return DocumentInput(data, file.mime, file.name, size)
 
     def _target(self, update: Update, message: IncomingMessage) -> Target:
         query = update.callback_query

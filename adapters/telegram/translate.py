@@ -2,9 +2,10 @@
 
 ``to_incoming`` reads one ``telegram.Update`` and reports who wrote what where: the
 text (or caption) with the bot's ``@mention`` removed, whether the bot was
-mentioned or replied to, the forum topic, a pressed button's data. Images and
-voice notes are not downloaded here: ``image_files`` and ``audio_file`` name the
-files the platform fetches afterwards (a voice note with its reported duration).
+mentioned or replied to, the forum topic, a pressed button's data. Images, voice
+notes and other documents (an admin's manual) are not downloaded here:
+``image_files``, ``audio_file`` and ``document_file`` name the files the platform
+fetches afterwards (with the duration and size Telegram reports).
 
 What is not a message to Nik becomes ``None``: edits, service messages, channel
 posts, a command addressed to another bot (``/help@OtherBot``). Input Nik cannot
@@ -29,6 +30,7 @@ from bot.voice.transcriber import audio_name
 from storage.store import ChatKey
 
 PLATFORM: Final = "telegram"
+DOWNLOAD_BYTES: Final = 20 * 1024 * 1024  # the largest file the Bot API lets a bot download (getFile)
 GROUP_TYPES = (ChatType.GROUP, ChatType.SUPERGROUP)
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]+)@([A-Za-z0-9_]+)")
 
@@ -51,6 +53,16 @@ class AudioFile:
     seconds: float | None
     size: int | None
     name: str  # with the extension speech servers tell the format by
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentFile:
+    """A file sent as a document that is neither an image nor audio (a manual as PDF)."""
+
+    file_id: str
+    mime: str
+    name: str  # as the sender's device named it (untrusted)
+    size: int | None
 
 
 def to_incoming(update: Update, bot_username: str) -> IncomingMessage | None:
@@ -145,6 +157,15 @@ def audio_file(message: Message) -> AudioFile | None:
         name = document.file_name or audio_name(mime, "audio")
         return AudioFile(document.file_id, mime, None, document.file_size, name)
     return None
+
+
+def document_file(message: Message) -> DocumentFile | None:
+    """A document the image and audio paths do not take."""
+    document = message.document
+    if document is None or image_files(message) or audio_file(message) is not None:
+        return None
+    mime = document.mime_type or "application/octet-stream"
+    return DocumentFile(document.file_id, mime, document.file_name or "Handbuch.pdf", document.file_size)
 
 
 def _seconds(media: Any) -> float | None:

@@ -1,6 +1,6 @@
 """Slash commands, platform-free, German UI: ``/help``, ``/new``, ``/docs``, ``/search``,
 ``/page``, ``/device`` (the chat's device), ``/forget`` (asks, then deletes the asker's
-data in the chat), and for admins ``/reindex`` and ``/status`` (the support desk takes
+data in the chat), and for admins ``/reindex``, ``/status`` and ``/report`` (the support desk takes
 ``/support``, ``/cases``, ``/done``; the conversation ``/nik``).
 
 ``parse_command`` reads ``/name@botname args`` from a message's text; ``Commands.run``
@@ -22,7 +22,9 @@ from bot.core.devices import SEPARATOR, Devices, remembered
 from bot.core.messages import Answer, Button, Citation, IncomingMessage, PageImage, Progress, Reply, command_button
 from bot.core.pdf import DEFAULT_MAX_BYTES, pdf_reply
 from bot.core.privacy import FORGET, forget_user
+from bot.core.uploads import Uploads
 from bot.photos.intake import PhotoStore
+from bot.report.replies import report_replies
 from bot.runtime.jobs import BUSY, Jobs
 from bot.runtime.metrics import Metrics
 from knowledge.errors import DocumentNotFound, IndexMissing
@@ -106,6 +108,7 @@ class Commands:
     jobs: Jobs | None = field(default=None, compare=False)  # None: a runner of its own
     photos: PhotoStore | None = field(default=None, compare=False)  # /forget deletes the user's photos here
     pdf_max_bytes: int = DEFAULT_MAX_BYTES  # /pdf refuses bigger excerpts (the platform's upload limit)
+    uploads: Uploads | None = field(default=None, compare=False)  # an admin's manuals from the chat, /remove
 
     def __post_init__(self) -> None:
         if self.jobs is None:
@@ -137,6 +140,17 @@ class Commands:
             yield await self._device(key, message, command.args)
         elif name == "forget":
             yield await self._forget(key, message, command.args)
+        elif name == "report":
+            if f"{message.platform}:{message.user_id}" not in self.admins:
+                yield Answer(NOT_ADMIN, kind="refused")
+            else:
+                for reply in await report_replies(self.store, self.knowledge, command.args, is_group=message.is_group):
+                    yield reply
+        elif name in ("replace", "remove") and self.uploads is not None:
+            async for reply in (self.uploads.replace if name == "replace" else self.uploads.remove)(
+                message, key, command.args
+            ):
+                yield reply
         elif name in ("reindex", "status"):
             if f"{message.platform}:{message.user_id}" not in self.admins:
                 yield Answer(NOT_ADMIN, kind="refused")

@@ -268,6 +268,14 @@ class Conversation:
             async for reply in self._commands.run(command, message, key):
                 yield reply
             return
+        if (
+            message.document is not None
+            and self._commands.uploads is not None
+            and self._commands.uploads.takes(message)
+        ):
+            async for reply in self._commands.uploads.take(message, key):
+                yield reply
+            return
         text = (message.text or "").strip()
         if state is None:
             state = await self._store.turn_state(key, self._window)
@@ -377,7 +385,7 @@ class Conversation:
         change: PauseChange
         if isinstance(reply, Clarification):
             options = "\n".join(f"{n}. {o}" for n, o in enumerate(reply.options, start=1))
-            answer = NewMessage("assistant", f"{reply.question}\n{options}".strip())
+            answer = NewMessage("assistant", f"{reply.question}\n{options}".strip(), kind="clarification")
             now = self._clock()
             change = Pause(  # replaces the answered one
                 user_id=message.user_id,
@@ -390,7 +398,7 @@ class Conversation:
             )
         else:
             cites = tuple(StoredCitation(c.file, c.title, c.page) for c in reply.citations)
-            answer = NewMessage("assistant", reply.text, citations=cites)
+            answer = NewMessage("assistant", reply.text, citations=cites, kind=reply.kind)
             change = "clear" if resumed else record.pause
         stored = await self._store.save_turn(key, [question, answer], pause=change, receipt=receipt, device=device)
         record.question = None

@@ -23,6 +23,7 @@ from bot.core.commands import Commands
 from bot.core.conversation import Conversation
 from bot.core.gate import Gate
 from bot.core.turn import Engine
+from bot.core.uploads import Uploads
 from bot.offline.answerer import OfflineAnswerer
 from bot.offline.engine import OfflineEngine
 from bot.photos.intake import PhotoIntake, PhotoStore
@@ -125,6 +126,12 @@ def build_voice(settings: Settings) -> VoiceIntake:
     return limits(client)
 
 
+def build_uploads(settings: Settings, store: Store, jobs: Jobs) -> Uploads:
+    """Admins' manuals from the chat go to ``NIK_MANUALS_DIR``; a replacement waits under ``NIK_DATA_DIR``."""
+    staging = settings.data_dir / "uploads"
+    return Uploads(store, jobs, settings.manuals_dir, staging, settings.admins, settings.max_manual_bytes)
+
+
 def llm_label(settings: Settings) -> str:
     """What /status calls the answering engine."""
     return settings.llm_model if settings.llm_configured else "offline"
@@ -153,6 +160,7 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
         reader = PhotoReader(kb.ocr or RapidOcr(), settings.max_image_bytes)  # one OCR engine for both
         engine = build_engine(settings, kb, llm, reader, photos.store)
         jobs = Jobs(kb, settings.manuals_dir, metrics=metrics)
+        uploads = build_uploads(settings, store, jobs)
         commands = Commands(
             knowledge=kb,
             store=store,
@@ -163,6 +171,7 @@ async def open_nik(settings: Settings, knowledge: KnowledgeBase | None = None) -
             jobs=jobs,
             photos=photos.store,
             pdf_max_bytes=settings.pdf_max_bytes,
+            uploads=uploads,
         )
         support = SupportDesk(
             store,

@@ -67,3 +67,15 @@ async def test_forget_in_a_chat_covers_all_its_threads_and_nothing_else(store: S
     assert [m.content for m in await store.history(other_thread, 10)] == ["von Ben"]
     assert [m.content for m in await store.history(elsewhere, 10)] == ["von Anna", "Antwort"]
     assert await store.device(other_thread) is None
+
+
+async def test_take_confirmation_consumes_an_open_request_once(store: Store, clock: ManualClock) -> None:
+    assert not await store.take_confirmation(KEY, "anna", "replace")  # never asked
+    await store.request_confirmation(KEY, "anna", "replace", timedelta(minutes=5))
+    assert not await store.take_confirmation(KEY, "ben", "replace")  # not Ben's
+    assert not await store.take_confirmation(KEY, "anna", "remove")  # another action
+    assert await store.take_confirmation(KEY, "anna", "replace")
+    assert not await store.take_confirmation(KEY, "anna", "replace")  # taken
+    await store.request_confirmation(KEY, "anna", "replace", timedelta(minutes=5))
+    clock.advance(minutes=6)
+    assert not await store.take_confirmation(KEY, "anna", "replace")  # expired

@@ -177,3 +177,21 @@ async def test_on_postgres_a_migration_waits_for_the_advisory_lock(postgres_url:
     finally:
         await holder.dispose()
         await waiter.dispose()
+
+
+async def test_a_version_five_database_gains_the_message_kind(db_url: str, engine: AsyncEngine) -> None:
+    """A database from before step 6 gains ``messages.kind``; a user message has none."""
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: Base.metadata.create_all(sync))
+        await conn.execute(text("ALTER TABLE messages DROP COLUMN kind"))
+        await conn.execute(text("INSERT INTO schema_version (id, version) VALUES (1, 5)"))
+    store = Store(engine)
+    assert await migrate(engine) == LATEST
+    old = await store.append_message(ChatKey("telegram", "1"), "user", "Hallo")
+
+    def message_columns(sync: Connection) -> set[str]:
+        return {c["name"] for c in inspect(sync).get_columns("messages")}
+
+    async with engine.connect() as conn:
+        assert "kind" in await conn.run_sync(message_columns)
+        assert (await conn.execute(text("SELECT position, kind FROM messages"))).all() == [(old.position, None)]

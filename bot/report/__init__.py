@@ -1,0 +1,1 @@
+"""The admins' quality report (``/report``, ``nik report``)."""
