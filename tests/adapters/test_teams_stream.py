@@ -101,7 +101,7 @@ async def test_a_personal_chat_streams_progress_then_the_answer_then_the_final_m
     assert entity["additionalType"] == ["AIGeneratedContent"]
     [claim] = entity["citation"]
     assert claim["appearance"]["name"] == f"{TITLE}, S. 8" and claim["appearance"]["keywords"] == ["S. 8"]
-    assert [title for title, _ in final.submits()] == ["👍 Hilfreich", "👎 Nicht hilfreich"]
+    assert [title for title, _ in final.submits()] == ["📄 PDF", "👍 Hilfreich", "👎 Nicht hilfreich"]
     assert fake.refused == [] and fake.throttled == 0
     assert not any(s.type == "typing" and stream_info(s.activity) is None for s in fake.sent)  # no plain typing
 
