@@ -147,11 +147,8 @@ class KnowledgeBase:
 
     def _document(self, file: str) -> DocumentInfo:
         """Find a manual by file name, with or without folder/suffix, case-insensitive."""
-        docs = self.documents()
-        wanted = file.strip().lower()
-        for doc in docs:
-            name = doc.file.lower()
-            if wanted in (name, Path(name).name, Path(name).stem):
+        for doc in self.documents():
+            if names(doc.file, file):
                 return doc
         raise DocumentNotFound(f"No indexed manual is called {file!r}")
 
@@ -175,3 +172,9 @@ class KnowledgeBase:
 
 def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def names(file: str, wanted: str) -> bool:
+    """Whether ``wanted`` names the manual ``file``: its path, file name or stem, ignoring case and edge spaces."""
+    name, asked = file.casefold(), wanted.strip().casefold()
+    return asked in (name, Path(name).name, Path(name).stem)

@@ -28,7 +28,7 @@ from bot.report.replies import report_replies
 from bot.runtime.jobs import BUSY, Jobs
 from bot.runtime.metrics import Metrics
 from knowledge.errors import DocumentNotFound, IndexMissing
-from knowledge.service import KnowledgeBase
+from knowledge.service import KnowledgeBase, names
 from knowledge.text import best_lines
 from storage.store import ChatKey, Device, Store
 
@@ -203,7 +203,7 @@ class Commands:
             return Answer(PAGE_USAGE, kind="info")
         try:
             png = self.knowledge.render_page(document.strip(), int(number))
-            info = next(d for d in self.knowledge.documents() if _names(d.file, document.strip()))
+            info = next(d for d in self.knowledge.documents() if names(d.file, document))
         except DocumentNotFound as err:
             return Answer(f"Diese Seite finde ich nicht: {err}. Die Handbücher zeigt /docs.", kind="not_found")
         citation = Citation(info.file, info.title, int(number))
@@ -331,9 +331,3 @@ def _duration(seconds: float) -> str:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if hours < 48 else f"{hours // 24} Tagen"
-
-
-def _names(file: str, wanted: str) -> bool:
-    """Whether ``wanted`` names ``file`` the way ``KnowledgeBase`` finds manuals."""
-    name, asked = file.lower(), wanted.lower()
-    return asked in (name, Path(name).name, Path(name).stem)

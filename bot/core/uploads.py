@@ -28,6 +28,7 @@ from bot.core.messages import Answer, DocumentInput, IncomingMessage, Progress, 
 from bot.runtime.jobs import Jobs
 from knowledge.errors import DocumentUnreadable
 from knowledge.ingest import open_pdf
+from knowledge.service import names
 from storage.store import ChatKey, Store
 
 REPLACE = "replace"  # the confirmations' action names
@@ -210,9 +211,8 @@ class Uploads:
 
     def _manual(self, wanted: str) -> str | None:
         """The PDF in the manuals folder that ``wanted`` names (file name or stem, any case)."""
-        asked = wanted.strip().casefold()
         for path in sorted(self._manuals.glob("*.pdf")) if self._manuals.is_dir() else []:
-            if asked in (path.name.casefold(), path.stem.casefold()):
+            if names(path.name, wanted):
                 return path.name
         return None
 
