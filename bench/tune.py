@@ -9,7 +9,7 @@ them in memory (``Retriever.rank``), so a grid of hundreds of combinations costs
 seconds. The combination with the best mean of MRR and hit@1 on the tune split wins
 (found by coordinate ascent over the grid; a change must improve it); the table then shows it beside the
 shipped defaults on the tune split, the held-out split, ``qa-dev.jsonl`` and
-``bench/qa-extra.jsonl``. Only the tune split chooses; the others are reported.
+``bench/qa-extra.jsonl`` and ``bench/qa-blind.jsonl``. Only the tune split chooses; the others are reported.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 TUNE = HERE / "qa-gen-tune.jsonl"
 HELDOUT = HERE / "qa-gen-heldout.jsonl"
 EXTRA = HERE / "qa-extra.jsonl"
+BLIND = HERE / "qa-blind.jsonl"  # written from the PDFs without running Nik; reported only
 # The verdict's evidence, kept small so that it generalises: how much of the question's
 # topic the best chunk holds and how much of it no manual in scope contains, how close
 # the nearest passage is in the embedder's space, and whether an asked error code is
@@ -44,6 +45,9 @@ EXTRA = HERE / "qa-extra.jsonl"
 FEATURES = ["topic_coverage", "closest", "code_missing", "code_found", "absent"]
 LEXICAL_FEATURES = ["topic_coverage", "code_missing", "code_found", "absent"]  # embedders without a calibrated cosine
 ROUNDS = 3
+# A weight moves only when the tune split's objective gains at least this much (two of
+# its 430 questions): smaller gains are noise, and did not carry over to the other sets.
+MIN_GAIN = 0.005
 FLAG_BUDGET = 0.05  # answerable questions the verdict may call "not in the manuals" on the tune split
 GRID: dict[str, tuple[float, ...]] = {
     "lexical": (0.55, 0.65, 0.75, 0.85, 0.9),
@@ -125,7 +129,7 @@ def tune(data_dir: Path) -> dict[str, Any]:
     depth = int(max(GRID["candidates"]))
     sets = {
         name: load_questions(path)
-        for name, path in (("tune", TUNE), ("heldout", HELDOUT), ("dev", QA_DEV), ("extra", EXTRA))
+        for name, path in (("tune", TUNE), ("heldout", HELDOUT), ("dev", QA_DEV), ("extra", EXTRA), ("blind", BLIND))
         if path.is_file()
     }
     cached = {name: Cached(kb, qs, depth) for name, qs in sets.items()}
@@ -139,7 +143,7 @@ def tune(data_dir: Path) -> dict[str, Any]:
             for value in values:
                 ranking = replace(best, **{name: value})
                 score = objective(cached["tune"].run(ranking))
-                if score > best_score + 1e-9:
+                if score > best_score + MIN_GAIN:
                     best, best_score, moved = ranking, score, True
         if not moved:
             break

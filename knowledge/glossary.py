@@ -189,11 +189,13 @@ _DE_EN: dict[str, str] = {
     "bit": "bit",
 }
 
-# Reverse direction for English questions about German manuals.
+# Reverse direction for English questions about German manuals. A particle of a
+# two-word translation ("over" of "over voltage") does not translate on its own.
+_PARTICLES = frozenset("over under out off down deep".split())
 _EN_DE: dict[str, list[str]] = {}
 for _de, _en in _DE_EN.items():
     for _word in _en.split():
-        if len(_word) > 2:
+        if len(_word) > 2 and _word not in _PARTICLES:
             _EN_DE.setdefault(_word, []).append(_de)
 
 # Compound parts that are worth indexing separately in German text (≥ 5 letters).

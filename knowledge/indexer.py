@@ -38,7 +38,7 @@ EMBED_BATCH = 32
 ANN_MIN_ROWS = 20_000
 # Bump when text extraction, chunking or analysis changes: every manual is then
 # re-indexed by the next `nik index` after an upgrade, without --rebuild.
-PIPELINE_VERSION = "3"  # 3: bit/hex terms, one line of terms per field
+PIPELINE_VERSION = "5"  # 3: bit/hex terms, one line of terms per field; 5: CamelCase words, turned text
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,15 @@ as lines (an error-code row must stay ``Error: 405 Relais-Fehler …``), so line
 rebuilt from geometry: characters grouped by baseline, ordered left to right, a
 word space for a small gap and `` | `` for a cell-sized one. A landscape page with
 an empty vertical gutter near its middle is read as two columns (two-up spreads).
+Text set at a right angle to the page (a wide table turned on a portrait page) is
+turned upright before its lines are built, each direction on its own.
 """
 
 from __future__ import annotations
 
 import ctypes
 import itertools
+import math
 from dataclasses import dataclass
 from statistics import median
 
@@ -32,6 +35,7 @@ class Glyph:
     top: float
     size: float
     space_before: bool = False  # a space (printed or inferred by pdfium) precedes it
+    turn: int = 0  # the text's direction on the page: 0, 90, 180 or 270 degrees (pdfium's angle)
 
     @property
     def middle(self) -> float:
@@ -52,10 +56,17 @@ def page_lines(page: pdfium.PdfPage) -> list[Line]:
         if not glyphs:
             return []
         width, height = page.get_size()
-        columns = _split_columns(glyphs, width) if width > height * 1.15 else [glyphs]
+        upright = [g for g in glyphs if g.turn == 0]
+        columns = [c for c in (_split_columns(upright, width) if width > height * 1.15 else [upright]) if c]
+        turned = [group for turn in (90, 180, 270) if (group := [_upright(g) for g in glyphs if g.turn == turn])]
+        # The direction most of the page's text runs in is read first.
+        if turned and max(map(len, turned)) > len(upright):
+            groups = sorted(turned, key=len, reverse=True) + columns
+        else:
+            groups = columns + turned
         lines: list[Line] = []
-        for column in columns:
-            lines.extend(_lines(column))
+        for group in groups:
+            lines.extend(_lines(group))
         return lines
     finally:
         textpage.close()
@@ -83,12 +94,26 @@ def _glyphs(textpage: pdfium.PdfTextPage) -> list[Glyph]:
         # which reports unscaled sizes for many generated PDFs.
         if not pdfium_c.FPDFText_GetLooseCharBox(raw, index, ctypes.byref(box)):
             continue
-        size = box.top - box.bottom
+        angle = pdfium_c.FPDFText_GetCharAngle(raw, index)
+        turn = round(math.degrees(angle) / 90) % 4 * 90 if angle >= 0 else 0
+        size = box.top - box.bottom if turn in (0, 180) else box.right - box.left
         if size <= 0:
             continue
-        glyphs.append(Glyph(chr(code), box.left, box.bottom, box.right, box.top, size, spaced))
+        glyphs.append(Glyph(chr(code), box.left, box.bottom, box.right, box.top, size, spaced, turn))
         spaced = False
     return glyphs
+
+
+def _upright(glyph: Glyph) -> Glyph:
+    """The glyph in the frame of its own text direction: x along the reading direction,
+    y towards the lines above (pdfium's angle turns clockwise: 270 reads up the page)."""
+    rad = math.radians(glyph.turn)
+    ahead = (math.cos(rad), -math.sin(rad))
+    up = (-ahead[1], ahead[0])
+    corners = [(x, y) for x in (glyph.left, glyph.right) for y in (glyph.bottom, glyph.top)]
+    xs = [x * ahead[0] + y * ahead[1] for x, y in corners]
+    ys = [x * up[0] + y * up[1] for x, y in corners]
+    return Glyph(glyph.char, min(xs), min(ys), max(xs), max(ys), glyph.size, glyph.space_before, 0)
 
 
 def _split_columns(glyphs: list[Glyph], width: float) -> list[list[Glyph]]:

@@ -26,7 +26,7 @@ import logging
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 import numpy as np
@@ -37,19 +37,30 @@ from knowledge.catalog import brands_in
 from knowledge.embedder import Embedder, Vectors
 from knowledge.index import IndexState
 from knowledge.models import DocumentInfo, Passage, SearchResult
-from knowledge.text import STOPWORDS, fold, model_parts, query_groups, words
+from knowledge.text import (
+    QUESTION_NOISE,
+    STOPWORDS,
+    bound_groups,
+    camel_words,
+    fold,
+    model_parts,
+    question_language,
+    words,
+)
 
 log = logging.getLogger(__name__)
 
 Mode = Literal["hybrid", "fts", "vector"]
 CANDIDATES = 40
 NEAR_DUPLICATE = 0.8  # share of words two passages share to count as the same text
+_DENSE_WORD = re.compile(r"[^\W_]+(?:[.\-/][^\W_]+)*")  # a word with its inner dots, hyphens, slashes
+COVER_CHARS = 300  # the opening of a manual's first page, where it names its products
 _COLUMNS = ["file", "title", "page", "ordinal", "section", "text", "terms"]
 _FTS_COLUMNS = [*_COLUMNS, "vector", "_score"]
 _VECTOR_COLUMNS = [*_COLUMNS, "vector", "_distance"]
 # Chosen by bench/tune.py (coordinate ascent on the generated tune split, 429
 # questions; reported on its held-out split, qa-dev and qa-extra): see docs/retrieval.md.
-LEXICAL_SHARE = 0.9
+LEXICAL_SHARE = 0.75
 
 
 class Reranker(Protocol):
@@ -105,20 +116,20 @@ class Calibration:
 CALIBRATIONS = {
     "e5-small": Calibration(
         (
-            ("topic_coverage", 0.55),
-            ("closest", 23.49),
-            ("code_missing", -3.51),
-            ("code_found", 0.31),
+            ("topic_coverage", 0.0189),
+            ("closest", 28.0012),
+            ("code_missing", -3.8795),
+            ("code_found", 0.2632),
             ("absent", -4.28),
         ),
-        intercept=-16.42,
+        intercept=-19.5421,
         threshold=1.0,
     ),
 }
 LEXICAL_CALIBRATION = Calibration(
-    (("topic_coverage", 0.63), ("code_missing", -3.79), ("code_found", 0.0), ("absent", -4.55)),
-    intercept=3.96,
-    threshold=1.0,
+    (("topic_coverage", 0.4181), ("code_missing", -3.4185), ("code_found", 0.007), ("absent", -4.621)),
+    intercept=3.7262,
+    threshold=0.75,
 )
 
 
@@ -136,6 +147,7 @@ class Plan:
     vector: Vectors
     rarity: tuple[float, ...] = ()  # per group: idf of its rarest known term (0: no chunk has any)
     absent: float = 0.0  # share of the topic no manual in scope contains (``_absent``)
+    judged: tuple[bool, ...] = ()  # per group: can the manuals in scope show it missing (their language)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +158,8 @@ class Vocabulary:
     chunks: int
     terms: dict[str, frozenset[str]]  # file -> every term of its chunks
     names: dict[str, frozenset[str]]  # file -> the terms of its descriptor (title, file name, maker, products)
+    by_language: dict[str, frozenset[str]] = field(default_factory=dict)  # language -> terms of its manuals
+    covers: dict[str, str] = field(default_factory=dict)  # file -> the opening text of its first page
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,21 +200,45 @@ class Retriever:
 
     def plan(self, state: IndexState, query: str, product: str | None = None, chunks: Table | None = None) -> Plan:
         files, doubt = self._scope(state, query, product)
-        groups = query_groups(query)
+        bound = bound_groups(query)
+        groups = [g for g, _ in bound]
         vocabulary = self._vocabulary_of(state, chunks)
         rarity = tuple(_rarity(g, vocabulary.frequency, vocabulary.chunks) for g in groups)
+        # A word bound to the question's language says nothing by its absence from manuals
+        # that are all written in another language.
+        language = question_language(query)
+        foreign = bool(language) and all(
+            d.info.language != language for d in state.documents if files is None or d.info.file in files
+        )
+        # A word is bound to the question's language when manuals in that language print it.
+        native = vocabulary.by_language.get(language, frozenset())
+        judged = tuple(not (is_bound and foreign and native.intersection(g)) for g, is_bound in bound)
         return Plan(
             query=query,
             files=files,
             doubt=doubt,
             uncovered=tuple(brands_in(query)) if doubt else (),
-            named=self._named(state, query, files),
+            named=self._named(state, query, files, vocabulary),
             groups=groups,
             terms=list(dict.fromkeys(t for g in groups for t in g)),
-            vector=self._embedder.query(query),
+            vector=self._embedder.query(self._dense_query(state, query, files, vocabulary)),
             rarity=rarity,
-            absent=_absent(groups, rarity, files, vocabulary),
+            absent=_absent(groups, rarity, files, vocabulary, judged),
+            judged=judged,
         )
+
+    def _dense_query(self, state: IndexState, query: str, files: set[str] | None, vocabulary: Vocabulary) -> str:
+        """What the embedder sees of the question: without the words that merely name the
+        manuals in scope (the scope already holds them; left in, they pull the vector to
+        every page of those manuals) and without the words that frame a phone question."""
+        names = self._document_names(state, vocabulary)
+        naming = frozenset().union(*(names[f] for f in files if f in names)) if files else frozenset()
+        kept = [
+            w
+            for w in _DENSE_WORD.findall(query)
+            if fold(w) not in QUESTION_NOISE and not (fold(w) in naming or naming.issuperset(words(w)))
+        ]
+        return " ".join(kept) or query
 
     def _vocabulary_of(self, state: IndexState, chunks: Table | None) -> Vocabulary:
         """The index's terms, counted and per manual; read once per index revision."""
@@ -209,17 +247,36 @@ class Retriever:
             counts: dict[str, int] = {}
             by_file: dict[str, set[str]] = {}
             names: dict[str, set[str]] = {}
-            rows = chunks.search().select(["file", "terms"]).limit(max(chunks.count_rows(), 1)).to_list()
+            rows = (
+                chunks.search()
+                .select(["file", "page", "ordinal", "text", "terms"])
+                .limit(max(chunks.count_rows(), 1))
+                .to_list()
+            )
+            covers: dict[str, str] = {}
             for row in rows:
                 terms = set(str(row["terms"]).split())
                 for term in terms:
                     counts[term] = counts.get(term, 0) + 1
                 by_file.setdefault(str(row["file"]), set()).update(terms)
                 names.setdefault(str(row["file"]), set()).update(_fields(row)[0])
+                if row["page"] == 1 and row["ordinal"] == 0:
+                    covers[str(row["file"])] = str(row["text"])[:COVER_CHARS]
+            languages = {d.info.file: d.info.language for d in state.documents}
+            by_language: dict[str, set[str]] = {}
+            for file, terms in by_file.items():
+                by_language.setdefault(languages.get(file, ""), set()).update(terms)
             frozen = {f: frozenset(t) for f, t in by_file.items()}
             self._vocabulary = (
                 version,
-                Vocabulary(counts, len(rows), frozen, {f: frozenset(n) for f, n in names.items()}),
+                Vocabulary(
+                    counts,
+                    len(rows),
+                    frozen,
+                    {f: frozenset(n) for f, n in names.items()},
+                    {lang: frozenset(t) for lang, t in by_language.items()},
+                    covers,
+                ),
             )
         return self._vocabulary[1]
 
@@ -260,25 +317,34 @@ class Retriever:
             return brand_files, ""
         return None, f"no indexed manual covers {', '.join(named)}"
 
-    def _named(self, state: IndexState, query: str, files: set[str] | None) -> frozenset[str]:
-        """The manuals among ``files`` whose title, file name or products carry the most of
-        the question's model and version words that not every one of them carries."""
-        names = self._document_names(state)
+    def _named(self, state: IndexState, query: str, files: set[str] | None, vocabulary: Vocabulary) -> frozenset[str]:
+        """The manuals among ``files`` whose title, file name, products or cover page carry
+        most of the question's model and version words; a word counts less the more of
+        them carry it, and not at all when every one does."""
+        names = self._document_names(state, vocabulary)
         scope = [f for f in names if files is None or f in files]
         if len(scope) < 2:
             return frozenset()
         asked = set(name_tokens(query))
-        shared = frozenset.intersection(*(names[f] for f in scope))
-        counts = {f: len((names[f] - shared) & asked) for f in scope}
+        carriers = {token: sum(token in names[f] for f in scope) for token in asked}
+        counts = {f: sum(1 / carriers[t] for t in names[f] & asked if carriers[t] < len(scope)) for f in scope}
         best = max(counts.values())
         if best == 0:
             return frozenset()
-        return frozenset(f for f, n in counts.items() if n == best)
+        return frozenset(f for f, n in counts.items() if n >= best - 1e-9)
 
-    def _document_names(self, state: IndexState) -> dict[str, frozenset[str]]:
+    def _document_names(self, state: IndexState, vocabulary: Vocabulary) -> dict[str, frozenset[str]]:
         version = (state.version, state.revision)
         if self._names[0] != version:
-            self._names = (version, {d.info.file: frozenset(name_tokens(_descriptor(d.info))) for d in state.documents})
+            self._names = (
+                version,
+                {
+                    d.info.file: frozenset(
+                        name_tokens(f"{_descriptor(d.info)} {vocabulary.covers.get(d.info.file, '')}")
+                    )
+                    for d in state.documents
+                },
+            )
         return self._names[1]
 
     def _document_brands(self, state: IndexState) -> dict[str, frozenset[str]]:
@@ -325,13 +391,28 @@ class Retriever:
 
 
 def name_tokens(text: str) -> list[str]:
-    """Words a technician uses to name a model or edition: folded words, their letter and
-    digit runs, and version marks inside them ("SmartEVSEv2" → ``v2``, "V1.24" → ``v1``)."""
-    folded = fold(text.replace("_", " "))
+    """Words a technician uses to name a model, edition or kind of document: folded words,
+    their letter and digit runs, version marks inside them ("SmartEVSEv2" → ``v2``,
+    "V1.24" → ``v1``), and the kind of document a word names ("Datenblatt", "DS" → ``datasheet``)."""
+    folded = fold(f"{text} {camel_words(text)}".replace("_", " "))
     tokens = [w for w in words(folded) if w not in STOPWORDS and not (w.isdigit() and len(w) < 3)]
     tokens += [part for w in tokens for part in model_parts(w) if not (part.isdigit() and len(part) < 3)]
     tokens += re.findall(r"(?<![a-z])v\d+|(?<=[a-z])v\d+", folded)
+    tokens += [DOCUMENT_KINDS[w] for w in tokens if w in DOCUMENT_KINDS]
     return list(dict.fromkeys(tokens))
+
+
+# How technicians, titles and file names name the kind of a document.
+DOCUMENT_KINDS = {
+    **dict.fromkeys(["datenblatt", "datasheet", "ds", "datenblad"], "datasheet"),
+    **dict.fromkeys(["kurzanleitung", "schnellanleitung", "quick", "quickguide", "snelstartgids"], "quickguide"),
+    **dict.fromkeys(
+        ["handbuch", "bedienungsanleitung", "installationsanleitung", "manual", "handleiding", "gebruikershandleiding"],
+        "manual",
+    ),
+    **dict.fromkeys(["protokoll", "protocol", "protokol"], "protocol"),
+    **dict.fromkeys(["zertifikat", "certificate", "bescheinigung"], "certificate"),
+}
 
 
 def _fuse(
@@ -397,9 +478,16 @@ def _share(topic: list[tuple[tuple[str, ...], float]], terms: set[str]) -> float
 
 
 def _topic_coverage(row: dict[str, object], plan: Plan) -> float:
-    """The rarity-weighted share of the question's topic the whole chunk holds."""
+    """The rarity-weighted share of the question's topic the whole chunk holds, leaving out
+    the words its manuals' language cannot show (``Plan.judged``)."""
     descriptor, section, lines = _fields(row)
-    return _share(_topic(plan, descriptor), section.union(*lines))
+    judged = plan.judged or tuple(True for _ in plan.groups)
+    kept = replace(
+        plan,
+        groups=[g for g, j in zip(plan.groups, judged, strict=True) if j],
+        rarity=tuple(r for r, j in zip(plan.rarity, judged, strict=True) if j) if plan.rarity else (),
+    )
+    return _share(_topic(kept, descriptor), section.union(*lines))
 
 
 def _field_matches(row: dict[str, object], plan: Plan) -> tuple[float, float]:
@@ -477,18 +565,23 @@ def _rarity(group: tuple[str, ...], frequency: dict[str, int], total: int) -> fl
 
 
 def _absent(
-    groups: list[tuple[str, ...]], rarity: tuple[float, ...], files: set[str] | None, vocabulary: Vocabulary
+    groups: list[tuple[str, ...]],
+    rarity: tuple[float, ...],
+    files: set[str] | None,
+    vocabulary: Vocabulary,
+    judged: tuple[bool, ...],
 ) -> float:
     """The rarity-weighted share of the question's topic that no manual in scope contains
     anywhere; a word no manual contains at all weighs as the rarest term can. Groups that
-    merely name a manual in scope are not part of the topic."""
+    merely name a manual in scope, and groups whose absence the manuals' language cannot
+    show (``judged`` false), are not part of it."""
     scope = list(vocabulary.terms) if files is None else [f for f in files if f in vocabulary.terms]
     if not scope or not groups:
         return 0.0
     rarest = math.log(1 + vocabulary.chunks)
     total = missing = 0.0
-    for group, weight in zip(groups, rarity, strict=True):
-        if any(vocabulary.names.get(f, frozenset()).intersection(group) for f in scope):
+    for group, weight, judge in zip(groups, rarity, judged, strict=True):
+        if not judge or any(vocabulary.names.get(f, frozenset()).intersection(group) for f in scope):
             continue
         weight = weight or rarest
         total += weight

@@ -34,8 +34,21 @@ STOPWORDS = frozenset(
     """.split()
 )
 
-# Words that only frame a technician's question; dropping them keeps BM25 on content.
-QUESTION_NOISE = frozenset("zeigt zeigen meldet meldung steht hilfe problem frage los laut".split())
+# Words that only frame a technician's question — the way people talk on a phone, not
+# what manuals print; dropping them keeps BM25 and the verdict on content.
+QUESTION_NOISE = frozenset(
+    """
+    zeigt zeigen meldet meldung steht hilfe problem frage los laut
+    welchem wieso weshalb woran womit wofur wohin woher wieviel wieviele viel viele
+    brauch brauche brauchst braucht gibts aufn nen nem ne rum seh sehe siehst kriege krieg
+    bekomm bekomme tun tut jetzt grad gerade genau halt schon immer einfach irgendwie
+    weiss weisst wisst sag sagt sagen erklar erklare erklaren hallo moin servus danke
+    leute kollegen kunde kunden hey hi thanks thx please pls know tell need get got guys
+    anyone someone put show shows mean means meaning over under about via through after
+    before between during without within
+    wat hoe welke waar wanneer moet ik je
+    """.split()
+)
 
 _DE_MARKERS = frozenset("der die das und ist nicht mit sie den von wird für werden auf eine".split())
 _EN_MARKERS = frozenset("the and is of to with for are be this not on by as".split())
@@ -60,6 +73,9 @@ _TRAILING_CODE = re.compile(r"^[^|\d\n]{3,60} \| 0*(\d{1,4})\s*$", re.MULTILINE)
 _BIT = re.compile(r"\bbit\s*[-:#]?\s*0*(\d{1,2})\b", re.IGNORECASE)
 _HEX = re.compile(r"\b0x0*([0-9a-f]{1,8})\b|\b0*((?=[a-f]*\d)[0-9a-f]{1,8})h\b", re.IGNORECASE)
 _HYPHENATED = re.compile(r"\b([^\W\d_]{2,})-([^\W\d_]{2,})\b")
+# Identifiers written in CamelCase ("ReConnectionTime", "BMSDischgCurrentLow") and their words.
+_CAMEL = re.compile(r"\b(?=[A-Za-z0-9]*[a-z][A-Z])[A-Za-z0-9]{4,}\b")
+_CAMEL_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 BEFORE = 1  # lines quoted above the best one
 FIRST_SPAN = 4  # the best line's block: the line before it, itself and the lines after
 OTHER_SPAN = 0.4  # another line this close to the best line's score is quoted too
@@ -92,6 +108,14 @@ def model_parts(word: str) -> list[str]:
     if not (any(c.isdigit() for c in word) and any(c.isalpha() for c in word)):
         return []
     return [run for run in _RUNS.findall(word) if len(run) >= 2]
+
+
+def camel_words(text: str) -> str:
+    """The words inside CamelCase identifiers of three words or more, space-separated:
+    register names such as "ReConnectionTime" are also found as "reconnection time"
+    (two-word names are mostly products, "SmartEVSE", whose parts say little)."""
+    parts = (_CAMEL_WORD.findall(name) for name in _CAMEL.findall(text))
+    return " ".join(" ".join(words) for words in parts if len(words) >= 3)
 
 
 def compound_parts(word: str) -> list[str]:
@@ -142,8 +166,9 @@ def _stemmer(name: str) -> snowballstemmer.stemmer:
     return snowballstemmer.stemmer(name)
 
 
-def detect_language(text: str) -> str:
-    """A cheap stop-word vote between German, English and Dutch ('' if no text)."""
+def detect_language(text: str, default: str = "en") -> str:
+    """A cheap stop-word vote between German, English and Dutch ('' if no text,
+    ``default`` if no word votes)."""
     tokens = _WORD.findall(text.lower())
     if not tokens:
         return ""
@@ -153,7 +178,24 @@ def detect_language(text: str) -> str:
         "nl": sum(t in _NL_MARKERS for t in tokens) * 0.9,
     }
     best = max(votes, key=lambda k: votes[k])
-    return best if votes[best] > 0 else "en"
+    return best if votes[best] > 0 else default
+
+
+_DE_ASKING = frozenset("wie was wo welche welcher welches welchen wann warum ich kann muss gibt beim".split())
+_EN_ASKING = frozenset("what how which where when why does can do".split())
+
+
+def question_language(text: str) -> str:
+    """The language of a short question: the stop-word vote plus the question words
+    of each language ('' when nothing votes)."""
+    if detect_language(text, default="") == "nl":
+        return "nl"
+    tokens = _WORD.findall(text.lower())
+    german = sum(t in _DE_MARKERS or t in _DE_ASKING for t in tokens)
+    english = sum(t in _EN_MARKERS or t in _EN_ASKING for t in tokens)
+    if german == english:
+        return detect_language(text, default="")
+    return "de" if german > english else "en"
 
 
 def index_terms(text: str, language: str) -> list[str]:
@@ -162,7 +204,7 @@ def index_terms(text: str, language: str) -> list[str]:
     terms.extend(table_codes(text))
     terms.extend(number_forms(text))
     # "Pre-charge" is also found as "precharge", "DC-Trennschalter" as "dctrennschalter"
-    joined = " ".join(a + b for a, b in _HYPHENATED.findall(text))
+    joined = " ".join([*(a + b for a, b in _HYPHENATED.findall(text)), camel_words(text)]).strip()
     text = f"{text}\n{joined}" if joined else text
     for word in words(text):
         if word in STOPWORDS:
@@ -190,23 +232,32 @@ def query_groups(text: str) -> list[tuple[str, ...]]:
     """One group of alternative terms per thing the technician asked about: each
     error code, and each content word with its German and English stems, compound
     parts and glossary translations. A passage "covers" a group if it has any term."""
-    groups: list[tuple[str, ...]] = []
+    return [group for group, _ in bound_groups(text)]
+
+
+def bound_groups(text: str) -> list[tuple[tuple[str, ...], bool]]:
+    """``query_groups`` with, per group, whether it is bound to the question's language:
+    a word with no digit and no glossary translation, which a manual in another
+    language cannot be expected to print."""
+    groups: list[tuple[tuple[str, ...], bool]] = []
     codes = error_codes(text)
     if codes:
-        groups.append(tuple(dict.fromkeys(codes)))
-    groups.extend((form,) for form in dict.fromkeys(number_forms(text)))
+        groups.append((tuple(dict.fromkeys(codes)), False))
+    groups.extend(((form,), False) for form in dict.fromkeys(number_forms(text)))
     for word in words(text):
         if word in STOPWORDS or word in QUESTION_NOISE:
             continue
         german = german_spelling(word)
         group = [stem(german, "de"), stem(word, "en"), *model_parts(word)]
         group.extend(stem(part, "de") for part in compound_parts(german))
-        for translated in expand_term(german):
+        translations = expand_term(german)
+        for translated in translations:
             for piece in words(translated):
                 if piece not in STOPWORDS:
                     group.append(stem(piece, "en"))
                     group.append(stem(german_spelling(piece), "de"))
-        groups.append(tuple(dict.fromkeys(group)))
+        bound = not translations and not any(c.isdigit() for c in word)
+        groups.append((tuple(dict.fromkeys(group)), bound))
     return groups
 
 

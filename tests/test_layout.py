@@ -82,3 +82,13 @@ def test_page_without_text_layer_has_no_lines(tmp_path: Path) -> None:
     pdf.save(path)
     pdf.close()
     assert lines_of(path, 1) == []
+
+
+def test_table_turned_on_its_page_reads_as_rows(corpus_pdfs: Path) -> None:
+    """SMA's CAN protocol prints its alarm table turned by 90° (pdfium's char angle 270):
+    each alarm's row must come out as one readable line, not a column of letters."""
+    lines = list(texts(lines_of(corpus_file(corpus_pdfs, "SMA_CAN_protocol.pdf"), 25)))
+    row = next(t for t in lines if t.startswith("External Alarm 12") and "0x35A" in t)
+    assert "internal" in row
+    assert "Byte 2, Bit 6: BMS internal arrives" in lines
+    assert sum(len(t) <= 2 for t in lines) <= len(lines) // 10  # no runs of single letters

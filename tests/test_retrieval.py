@@ -258,3 +258,22 @@ def test_modes_on_the_corpus(corpus_kb: KnowledgeBase, mode: str) -> None:
     result = corpus_kb.search("SmartEVSE zeigt ERROR NO SERIAL COM, was heißt das", k=3, mode=mode)  # type: ignore[arg-type]
     assert (SMARTEVSE, 2) in hits(result)
     assert_well_formed(result, 3)
+
+
+def test_a_named_document_kind_names_the_manual() -> None:
+    """ "laut Datenblatt" names the datasheet (file name "..._DS-DE.pdf"), "Kurzanleitung" the quick guide."""
+    from knowledge.retriever import name_tokens
+
+    assert "datasheet" in name_tokens("wie lange garantie laut datenblatt")
+    assert "datasheet" in name_tokens("Growatt_MIC600TL-X_DS-DE.pdf")
+    assert "quickguide" in name_tokens("Growatt_MIC600TL-X_QUICK-DE.pdf")
+    assert "quickguide" in name_tokens("laut kurzanleitung")
+
+
+def test_german_words_an_english_manual_cannot_print_do_not_make_it_unanswerable(corpus_kb: KnowledgeBase) -> None:
+    """The SmartEVSE manual is English: a German word with no translation ("Reihenfolge")
+    is not evidence that the manual lacks the topic, but the German manual's words are."""
+    result = corpus_kb.search("smartevse in welcher reihenfolge schließ ich den stromzähler an")
+    assert dict(result.signals)["absent"] < 0.5
+    covered = corpus_kb.search("growatt mic in welcher reihenfolge kaffeemaschine entkalken")
+    assert dict(covered.signals)["absent"] > 0.5

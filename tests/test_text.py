@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge.text import best_lines, detect_language, error_codes, fold, index_terms, query_groups, query_terms
+from knowledge.text import (
+    best_lines,
+    bound_groups,
+    detect_language,
+    error_codes,
+    fold,
+    index_terms,
+    query_groups,
+    query_terms,
+    question_language,
+)
 
 
 @pytest.mark.parametrize(
@@ -172,3 +182,31 @@ def test_a_hex_value_needs_a_digit_and_different_bits_do_not_meet() -> None:
     assert not {t for t in index_terms("each branch", "en") if t.startswith("x")}
     shared = set(query_terms("bit 24")) & set(index_terms("Bit25 Fan fault", "en"))
     assert not {t for t in shared if t.startswith("bit") and t != "bit"}
+
+
+def test_camelcase_register_names_are_found_by_their_words() -> None:
+    terms = index_terms("0x63F | ReConnectionTime | W | 10~1000", "en")
+    assert {"reconnectiontim", "connect", "time"} <= set(terms)
+    # two-word names are mostly products: "SmartEVSE" is not split into "smart" and "evse"
+    assert "smart" not in index_terms("SmartEVSE", "en")
+
+
+def test_phone_fillers_are_not_part_of_the_question() -> None:
+    groups = query_groups("hey wieviel platz brauch ich auf der hutschiene")
+    assert [g[0] for g in groups] == ["platz", "hutschi"]
+    # an English particle alone does not translate to German over-voltage words
+    assert ("over",) not in query_groups("reboot the inverter over modbus")
+    assert not any("uberspann" in g for g in query_groups("reboot the inverter over modbus"))
+
+
+def test_words_bound_to_the_question_language() -> None:
+    bound = dict(bound_groups("wieviel platz auf der hutschiene, spannung 230V"))
+    assert bound[("hutschi", "hutschien")] is True  # German, no translation: an English page can't print it
+    assert next(b for g, b in bound.items() if "voltag" in g) is False  # translated
+    assert next(b for g, b in bound.items() if "230v" in g) is False  # a value
+
+
+def test_question_language() -> None:
+    assert question_language("wie lange garantie gibt growatt aufn MIC 600") == "de"
+    assert question_language("how do i put the EZ1 into local mode") == "en"
+    assert question_language("Kaffeemaschine entkalken") == ""
