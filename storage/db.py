@@ -145,8 +145,10 @@ async def write_transaction(
     transaction running now (and other urgent ones), never for the queue of turns.
 
     ``immediate=False`` skips ``BEGIN IMMEDIATE`` (:func:`begin_write`) for a
-    transaction of one writing statement: SQLite takes the write lock at that
-    statement, waiting on ``busy_timeout``, and there is no earlier read to go stale.
+    transaction whose first statement writes: SQLite takes the write lock at that
+    statement, waiting on ``busy_timeout`` (the first statement of a transaction is
+    retried on a busy lock, a stale snapshot included), and there is no earlier read
+    to go stale.
     Each statement is a round trip to the driver's thread, paid while holding the writer.
     """
     if engine.dialect.name != "sqlite":

@@ -17,7 +17,8 @@ Plain frozen dataclasses cross the boundary; rows and sessions stay in here.
 * A *conversation* is what the bot remembers: /new (``new_conversation``) keeps the
   history but starts the window, the summary and the pending question afresh.
 * Writes on SQLite begin with ``BEGIN IMMEDIATE`` (:func:`storage.db.begin_write`):
-  concurrent writers — tasks or processes — queue on ``busy_timeout``.
+  concurrent writers — tasks or processes — queue on ``busy_timeout``. ``save_turn``'s first
+  statement is already a write (the positions), so it takes the lock there and needs no ``BEGIN``.
 * A chat's *device* (``/device``) is read with the turn's state and changed by its write.
 * ``forget_user`` deletes one user's rows (``storage.forget`` has the rules) in one
   write; ``/forget`` asks first and the asking is stored (``request_confirmation``).
@@ -274,7 +275,7 @@ class Store:
         ]
         pause_values = None if isinstance(pause, str) else _pause_values(pause)
         device_values = None if isinstance(device, str) else _device_values(device, now)
-        async with self._write() as conn:
+        async with write_transaction(self._engine, immediate=False) as conn:  # it begins with a write
             chat = (await conn.execute(sql.take_positions, chat_row)).one()
             first = chat.next_position - count
             for user_row in user_rows:
