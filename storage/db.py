@@ -9,6 +9,10 @@ while another process holds it, as SQLite does not wait on ``busy_timeout`` ther
 * ``foreign_keys=ON``    — SQLite ignores ``REFERENCES`` otherwise
 * ``synchronous=NORMAL`` — safe with WAL; a power cut may lose the last commits only
 
+A connection going back to the pool is rolled back only when SQLite says a transaction
+is open on it (:func:`_reset_sqlite`): after a commit that rollback is a no-op that still
+costs a round trip to aiosqlite's thread.
+
 The only dialect-specific pieces of SQL live here: the ``INSERT … ON CONFLICT``
 constructs (:func:`dialect_insert`) and the locks taken when a write transaction
 begins (:func:`begin_write`, :func:`lock_for_migration`).
@@ -30,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolResetState
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
 from storage.errors import UnsupportedDatabase
@@ -64,7 +69,9 @@ def create_engine(url: str) -> AsyncEngine:
     parsed = _check_url(url)
     # A Postgres server restarts or fails over under a long-running Nik: test each pooled
     # connection before use instead of failing the next turn on a dead one.
-    options = {"pool_pre_ping": True} if parsed.get_backend_name() == "postgresql" else {}
+    options: dict[str, Any] = {"pool_pre_ping": True} if parsed.get_backend_name() == "postgresql" else {}
+    if parsed.get_backend_name() == "sqlite":
+        options["pool_reset_on_return"] = None  # _reset_sqlite instead
     try:
         engine = create_async_engine(parsed, **options)
     except ImportError as err:
@@ -74,6 +81,7 @@ def create_engine(url: str) -> AsyncEngine:
         ) from err
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+        event.listen(engine.sync_engine.pool, "reset", _reset_sqlite)
     return engine
 
 
@@ -137,8 +145,10 @@ async def write_transaction(
     transaction running now (and other urgent ones), never for the queue of turns.
 
     ``immediate=False`` skips ``BEGIN IMMEDIATE`` (:func:`begin_write`) for a
-    transaction of one writing statement: SQLite takes the write lock at that
-    statement, waiting on ``busy_timeout``, and there is no earlier read to go stale.
+    transaction whose first statement writes: SQLite takes the write lock at that
+    statement, waiting on ``busy_timeout`` (the first statement of a transaction is
+    retried on a busy lock, a stale snapshot included), and there is no earlier read
+    to go stale.
     Each statement is a round trip to the driver's thread, paid while holding the writer.
     """
     if engine.dialect.name != "sqlite":
@@ -213,6 +223,15 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             _execute_when_unlocked(cursor, pragma)
     finally:
         cursor.close()
+
+
+def _reset_sqlite(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+    """The pool's reset of a returning SQLite connection: a rollback only when one is open
+    (SQLAlchemy's default rolls back every time; on aiosqlite that is a thread round trip)."""
+    if state.terminate_only or not state.asyncio_safe or state.transaction_was_reset:
+        return
+    if dbapi_connection.driver_connection.in_transaction:
+        dbapi_connection.rollback()
 
 
 def _execute_when_unlocked(cursor: Any, statement: str) -> None:

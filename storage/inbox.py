@@ -28,11 +28,10 @@ from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.orm import aliased
 
 from storage.db import dialect_insert, write_transaction
 from storage.models import InboxItem
@@ -54,11 +53,40 @@ class Delivery:
     first_pending: bool = False  # no earlier update of its chat was pending when it was stored
 
 
+_INBOX = cast(Table, InboxItem.__table__)
+
+
+def _put_statement(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING id, <an earlier update of the chat is pending>``,
+    built once: constructing it per update cost more than running it."""
+    other = _INBOX.alias("other")  # the chat's other pending updates: all earlier (writes are serialised)
+    pending_before = (
+        select(other.c.id)
+        .where(
+            other.c.platform == bindparam("key_platform"),
+            other.c.chat_id == bindparam("key_chat_id"),
+            other.c.thread_key == bindparam("key_thread_key"),
+            other.c.done_at.is_(None),
+            other.c.message_id != bindparam("key_message_id"),
+        )
+        .exists()
+    )
+    return (
+        dialect_insert(dialect, _INBOX)
+        .on_conflict_do_nothing(index_elements=["platform", "chat_id", "thread_key", "message_id"])
+        .returning(_INBOX.c.id, pending_before)
+    )
+
+
+_DONE = update(_INBOX).where(_INBOX.c.id == bindparam("row_id")).values(done_at=bindparam("now"))
+
+
 class Inbox:
     def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
         self._clock = clock
+        self._put = _put_statement(self._dialect)
 
     async def put(self, key: ChatKey, message_id: str, payload: dict[str, Any], lease: timedelta) -> Delivery | None:
         """Store an update under a lease held by the caller; None when it was stored before.
@@ -67,26 +95,23 @@ class Inbox:
         is pending, so the acknowledgement holds the writer for nothing else; and it
         goes ahead of the turns waiting to write (``urgent``)."""
         now = self._clock()
-        other = aliased(InboxItem)  # the chat's other pending updates: all earlier (writes are serialised)
-        pending_before = select(other.id).where(*_pending_in_chat(other, key), other.message_id != message_id).exists()
-        stmt = (
-            dialect_insert(self._dialect, InboxItem)
-            .values(
-                platform=key.platform,
-                chat_id=key.chat_id,
-                thread_key=key.thread_key,
-                message_id=message_id,
-                payload=json.dumps(payload, ensure_ascii=False),
-                attempts=1,
-                created_at=now,
-                lease_until=now + lease,
-                done_at=None,
-            )
-            .on_conflict_do_nothing(index_elements=["platform", "chat_id", "thread_key", "message_id"])
-            .returning(InboxItem.id, pending_before)
-        )
+        values = {
+            "platform": key.platform,
+            "chat_id": key.chat_id,
+            "thread_key": key.thread_key,
+            "message_id": message_id,
+            "payload": json.dumps(payload, ensure_ascii=False),
+            "attempts": 1,
+            "created_at": now,
+            "lease_until": now + lease,
+            "done_at": None,
+            "key_platform": key.platform,
+            "key_chat_id": key.chat_id,
+            "key_thread_key": key.thread_key,
+            "key_message_id": message_id,
+        }
         async with write_transaction(self._engine, urgent=True, immediate=False) as conn:  # the platform waits
-            row = (await conn.execute(stmt)).one_or_none()
+            row = (await conn.execute(self._put, values)).one_or_none()
         if row is None:
             return None
         row_id, waits = row
@@ -154,8 +179,8 @@ class Inbox:
             return await conn.scalar(earlier) is None
 
     async def done(self, delivery_id: int) -> None:
-        async with self._write() as conn:
-            await conn.execute(update(InboxItem).where(InboxItem.id == delivery_id).values(done_at=self._clock()))
+        async with write_transaction(self._engine, immediate=False) as conn:  # one statement, nothing read first
+            await conn.execute(_DONE, {"row_id": delivery_id, "now": self._clock()})
 
     async def pending(self) -> int:
         """How many stored updates are not answered yet (for /readyz and metrics)."""

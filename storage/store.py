@@ -17,7 +17,8 @@ Plain frozen dataclasses cross the boundary; rows and sessions stay in here.
 * A *conversation* is what the bot remembers: /new (``new_conversation``) keeps the
   history but starts the window, the summary and the pending question afresh.
 * Writes on SQLite begin with ``BEGIN IMMEDIATE`` (:func:`storage.db.begin_write`):
-  concurrent writers — tasks or processes — queue on ``busy_timeout``.
+  concurrent writers — tasks or processes — queue on ``busy_timeout``. ``save_turn``'s first
+  statement is already a write (the positions), so it takes the lock there and needs no ``BEGIN``.
 * A chat's *device* (``/device``) is read with the turn's state and changed by its write.
 * ``forget_user`` deletes one user's rows (``storage.forget`` has the rules) in one
   write; ``/forget`` asks first and the asking is stored (``request_confirmation``).
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeAlias, cast
 
-from sqlalchemy import ColumnElement, Row, and_, delete, distinct, func, insert, outerjoin, select, update
+from sqlalchemy import ColumnElement, Row, and_, delete, distinct, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import forget
@@ -45,14 +46,15 @@ from storage.models import (
     Chat,
     Confirmation,
     Feedback,
-    InboxItem,
     Message,
     PlatformReference,
-    User,
 )
 from storage.models import Device as DeviceRow
 from storage.models import Pause as PauseRow
 from storage.models import Summary as SummaryRow
+from storage.statements import DEVICE_COLUMNS as _DEVICE_COLUMNS
+from storage.statements import MESSAGE_COLUMNS as _MESSAGE_COLUMNS
+from storage.statements import turn_statements
 
 Role = Literal["user", "assistant", "system", "tool"]
 Clock = Callable[[], datetime]
@@ -177,31 +179,6 @@ class Receipt:
     closed: asyncio.Event = field(default_factory=asyncio.Event, compare=False, repr=False)
 
 
-_MESSAGE_COLUMNS = (
-    Message.position,
-    Message.role,
-    Message.content,
-    Message.citations,
-    Message.image_refs,
-    Message.user_id,
-    Message.platform_message_id,
-    Message.created_at,
-)
-_PAUSE_COLUMNS = (
-    PauseRow.user_id,
-    PauseRow.question,
-    PauseRow.options,
-    PauseRow.state,
-    PauseRow.asked_message_id,
-    PauseRow.created_at,
-    PauseRow.expires_at,
-)
-_DEVICE_COLUMNS = (
-    DeviceRow.label.label("device_label"),
-    DeviceRow.scope.label("device_scope"),
-    DeviceRow.user_id.label("device_user"),
-    DeviceRow.set_at.label("device_set_at"),
-)
 # position, role, content, citations, image_refs, user_id, platform_message_id, created_at
 _MessageRow: TypeAlias = Row[int, str, str, str, str, str | None, str | None, datetime]
 
@@ -213,6 +190,7 @@ class Store:
         self._engine = engine
         self._dialect = engine.dialect.name
         self._clock = clock
+        self._turn = turn_statements(self._dialect)
 
     @classmethod
     async def open(cls, url: str, *, clock: Clock = utc_now) -> Store:
@@ -236,44 +214,14 @@ class Store:
     async def turn_state(self, key: ChatKey, window: int) -> TurnState:
         """The pending question, the last ``window`` messages and the summary of the current
         conversation, read in one transaction (two statements)."""
-        chat = (
-            select(
-                Chat.id,
-                Chat.conversation,
-                SummaryRow.text,
-                SummaryRow.covered_position,
-                *_PAUSE_COLUMNS,
-                *_DEVICE_COLUMNS,
-            )
-            .select_from(
-                outerjoin(
-                    outerjoin(
-                        outerjoin(
-                            Chat,
-                            SummaryRow,
-                            and_(SummaryRow.chat_row_id == Chat.id, SummaryRow.conversation == Chat.conversation),
-                        ),
-                        PauseRow,
-                        PauseRow.chat_row_id == Chat.id,
-                    ),
-                    DeviceRow,
-                    DeviceRow.chat_row_id == Chat.id,
-                )
-            )
-            .where(*_is_chat(key))
-        )
+        sql = self._turn
+        where = {"key_platform": key.platform, "key_chat_id": key.chat_id, "key_thread_key": key.thread_key}
         async with self._engine.connect() as conn:
-            row = (await conn.execute(chat)).one_or_none()
+            row = (await conn.execute(sql.chat_state, where)).one_or_none()
             if row is None:
                 return TurnState(None, (), None)
-            messages = (
-                await conn.execute(
-                    select(*_MESSAGE_COLUMNS)
-                    .where(Message.chat_row_id == row.id, Message.conversation == row.conversation)
-                    .order_by(Message.position.desc())
-                    .limit(max(window, 0))
-                )
-            ).all()
+            current = {"chat_row_id": row.id, "conversation": row.conversation, "window": max(window, 0)}
+            messages = (await conn.execute(sql.window, current)).all()
         summary = None if row.text is None else Summary(row.text, row.covered_position)
         pause = None if row.user_id is None else _pause(row)
         device = None if row.device_label is None else _device(row)
@@ -296,23 +244,17 @@ class Store:
                 raise ValueError(f"unknown role {message.role!r}; expected one of {', '.join(ROLES)}")
         now = self._clock()
         count = len(messages)
-        take_positions = (
-            dialect_insert(self._dialect, Chat)
-            .values(
-                platform=key.platform,
-                chat_id=key.chat_id,
-                thread_id=key.thread_id or None,
-                thread_key=key.thread_key,
-                conversation=1,
-                next_position=1 + count,
-                created_at=now,
-            )
-            .on_conflict_do_update(
-                index_elements=["platform", "chat_id", "thread_key"],
-                set_={"next_position": Chat.next_position + count},
-            )
-            .returning(Chat.id, Chat.conversation, Chat.next_position)
-        )
+        sql = self._turn
+        chat_row = {
+            "platform": key.platform,
+            "chat_id": key.chat_id,
+            "thread_id": key.thread_id or None,
+            "thread_key": key.thread_key,
+            "conversation": 1,
+            "next_position": 1 + count,
+            "created_at": now,
+            "count": count,
+        }
         rows = [
             {
                 "role": m.role,
@@ -327,27 +269,23 @@ class Store:
             for m in messages
         ]
         users = {m.user_id: m.user_name for m in messages if m.user_id is not None}
-        touch_users = [self._touch_user(key.platform, user_id, name, now) for user_id, name in users.items()]
+        user_rows = [
+            {"platform": key.platform, "user_id": user_id, "name": name, "first_seen": now, "last_seen": now}
+            for user_id, name in users.items()
+        ]
         pause_values = None if isinstance(pause, str) else _pause_values(pause)
         device_values = None if isinstance(device, str) else _device_values(device, now)
-        close = (
-            None
-            if receipt is None
-            else update(InboxItem)
-            .where(InboxItem.id == receipt.inbox_id, InboxItem.done_at.is_(None))
-            .values(done_at=now)
-        )
-        async with self._write() as conn:
-            chat = (await conn.execute(take_positions)).one()
+        async with write_transaction(self._engine, immediate=False) as conn:  # it begins with a write
+            chat = (await conn.execute(sql.take_positions, chat_row)).one()
             first = chat.next_position - count
-            for statement in touch_users:
-                await conn.execute(statement)
+            for user_row in user_rows:
+                await conn.execute(sql.touch_user, user_row)
             if rows:
                 placed = [
                     {**row, "chat_row_id": chat.id, "conversation": chat.conversation, "position": first + n}
                     for n, row in enumerate(rows)
                 ]
-                await conn.execute(insert(Message), placed)
+                await conn.execute(sql.insert_messages, placed)
             if pause == "clear":
                 await conn.execute(delete(PauseRow).where(PauseRow.chat_row_id == chat.id))
             elif pause_values is not None:
@@ -357,8 +295,8 @@ class Store:
                 await conn.execute(delete(DeviceRow).where(DeviceRow.chat_row_id == chat.id))
             elif device_values is not None:
                 await conn.execute(self._upsert_device(chat.id, device_values))
-            if close is not None:
-                await conn.execute(close)
+            if receipt is not None:
+                await conn.execute(sql.close_receipt, {"inbox_id": receipt.inbox_id, "now": now})
         if receipt is not None:
             receipt.closed.set()
         return [
@@ -689,16 +627,6 @@ class Store:
             .on_conflict_do_nothing(index_elements=["platform", "chat_id", "thread_key"])
         )
         return (await conn.execute(select(Chat.id).where(*_is_chat(key)))).scalar_one()
-
-    def _touch_user(self, platform: str, user_id: str, name: str | None, now: datetime) -> Any:
-        """The upsert that remembers a user (and their name, when given)."""
-        stmt = dialect_insert(self._dialect, User).values(
-            platform=platform, user_id=user_id, name=name, first_seen=now, last_seen=now
-        )
-        return stmt.on_conflict_do_update(
-            index_elements=["platform", "user_id"],
-            set_={"name": func.coalesce(stmt.excluded.name, User.name), "last_seen": stmt.excluded.last_seen},
-        )
 
 
 def _is_chat(key: ChatKey) -> tuple[ColumnElement[bool], ...]:

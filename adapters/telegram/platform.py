@@ -15,7 +15,7 @@ would confirm it as soon as it is queued in memory, hence our own small loop).
 
 **Process.** The dispatcher calls ``process`` per chat in order — also after a
 restart, from the stored JSON alone: the payload becomes a ``telegram.Update``
-again, ``to_incoming`` turns it into the core's message, images are downloaded (a
+again (an update this process has just stored is kept as parsed for its turn), ``to_incoming`` turns it into the core's message, images are downloaded (a
 voice note only when the core will transcribe it: ``VoiceIntake.wants`` with the
 duration and size the update reports), and the core's replies are shown through
 ``TurnOutput``.
@@ -81,6 +81,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DEFAULT_PATH = "/telegram/webhook"
 STORAGE_ERRORS = (StorageError, SQLAlchemyError, OSError)
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+PARSED_KEPT = 1000  # parsed updates kept for their turn (a turn parses from the stored JSON otherwise)
 
 
 class TelegramPlatform:
@@ -123,6 +124,7 @@ class TelegramPlatform:
         self._admins = settings.admins
         self._username = ""
         self._poller: asyncio.Task[None] | None = None
+        self._parsed: dict[tuple[ChatKey, str], Update] = {}  # stored here, not yet processed: parsed once
 
     @property
     def bot(self) -> Bot:
@@ -229,7 +231,9 @@ class TelegramPlatform:
         return show
 
     async def process(self, delivery: Delivery, receipt: Receipt) -> None:
-        update = Update.de_json(delivery.payload, self.bot)
+        update = self._parsed.pop((delivery.key, delivery.message_id), None)
+        if update is None:  # stored by an earlier process (or this one, long ago): from its JSON
+            update = Update.de_json(delivery.payload, self.bot)
         message = to_incoming(update, self._username)
         if message is None:
             return
@@ -289,6 +293,10 @@ class TelegramPlatform:
             return
         key, message_id = found
         stored = await self._nik.dispatcher.submit(key, message_id, payload)
+        if stored:
+            if len(self._parsed) >= PARSED_KEPT:  # updates another process took over are never processed here
+                del self._parsed[next(iter(self._parsed))]
+            self._parsed[key, message_id] = update
         if stored and update.message is not None and update.message.media_group_id:
             self._albums.add(key.chat_id, update.message.media_group_id, message_id, payload)
 

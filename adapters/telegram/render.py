@@ -14,6 +14,7 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from chatgpt_md_converter import split_html_for_telegram, telegram_format  # type: ignore[import-untyped]
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -52,7 +53,9 @@ def clip(text: str, limit: int) -> str:
     return "".join(out).rstrip() + "…"
 
 
+@lru_cache(maxsize=256)
 def to_html(markdown: str) -> str:
+    """Telegram HTML of ``markdown``; the fixed texts (``/help``, notes) are converted once."""
     return telegram_format(markdown)
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from telegram_fake import TOKEN, FakeTelegram
 
 from fakes import ScriptedOpenAI
+from storage.db import database_url
+from storage.inbox import Inbox
+from storage.store import Store
 
 
 def serve_env(data_dir: Path, api: FakeTelegram, llm: ScriptedOpenAI, **extra: str) -> dict[str, str]:
@@ -46,3 +51,20 @@ def stop_serve(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+async def inbox_drained(data_dir: Path, timeout: float = 60.0) -> bool:
+    """Wait until the inbox in ``data_dir``'s database holds no pending update: every update
+    is closed, so no lease can run out and no process can answer one again. False when
+    some are still pending after ``timeout`` seconds."""
+    store = await Store.open(database_url(data_dir, None))
+    try:
+        inbox = Inbox(store.engine)
+        deadline = time.monotonic() + timeout
+        while await inbox.pending():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.1)
+        return True
+    finally:
+        await store.close()

@@ -14,7 +14,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from serve_process import serve_env, start_serve, stop_serve
+from serve_process import inbox_drained, serve_env, start_serve, stop_serve
 from telegram_fake import FakeTelegram
 
 from fakes import ScriptedOpenAI, Text
@@ -53,7 +53,7 @@ async def test_a_message_in_flight_when_serve_is_killed_is_answered_once_after_r
         second = start_serving(kb_dir, api, llm, log)
         try:
             await api.wait_for(lambda: any("Isolationsfehler" in t for t in api.texts(CHAT)), timeout=90)
-            await asyncio.sleep(LEASE_SECONDS + 1)  # time enough for a wrong second answer
+            assert await inbox_drained(kb_dir)  # the update is closed: nothing can answer it again
         finally:
             stop_serve(second, timeout=15)
     answers = [t for t in api.texts(CHAT) if "Isolationsfehler" in t]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from serve_process import serve_env, start_serve, stop_serve
+from serve_process import inbox_drained, serve_env, start_serve, stop_serve
 from telegram_fake import FakeTelegram
 
 from fakes import ScriptedOpenAI, Text
@@ -120,7 +120,8 @@ async def run_load(
                 while answers() < total and time.monotonic() < deadline and server.poll() is None:
                     await asyncio.sleep(0.1)
                 drain = time.perf_counter() - drain_start
-                await asyncio.sleep(1.0)  # a late duplicate would show up now
+                if server.poll() is None:  # every update closed: no late duplicate can come after this
+                    await inbox_drained(data_dir, timeout=drain_timeout)
             per_chat: dict[int, int] = {}
             for params in api.of("sendMessage"):
                 if ANSWER[:20] in params["text"]:

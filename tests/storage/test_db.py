@@ -13,6 +13,7 @@ from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.util import greenlet_spawn
 
 from storage.db import create_engine, database_url, dialect_insert, sqlite_pragma, write_transaction
 from storage.errors import StorageError, UnsupportedDatabase
@@ -81,6 +82,38 @@ async def test_opening_a_new_file_waits_while_another_process_writes(data_dir: P
     async with store.engine.connect() as conn:
         assert await sqlite_pragma(conn, "journal_mode") == "wal"
     await store.close()
+
+
+async def test_a_connection_returned_in_a_transaction_is_rolled_back(sqlite_url: str) -> None:
+    """The pool skips the rollback after a commit, but not when SQLite still holds a transaction
+    open on the connection: the write lock is released for the next writer (another process here)."""
+    engine, other = create_engine(sqlite_url), create_engine(sqlite_url)
+    try:
+        await migrate(engine)
+        raw = await engine.raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        await driver.execute("BEGIN IMMEDIATE")  # SQLAlchemy does not know of it
+        assert driver.in_transaction
+        await greenlet_spawn(raw.close)  # back to the pool
+        async with write_transaction(other) as conn:  # would wait out busy_timeout and fail if still held
+            await conn.execute(
+                insert(InboxItem).values(
+                    platform="telegram",
+                    chat_id="1",
+                    thread_key="",
+                    message_id="1",
+                    payload="{}",
+                    created_at=T0,
+                    lease_until=T0,
+                )
+            )
+        async with engine.connect() as conn:
+            again = (await conn.get_raw_connection()).driver_connection
+            assert again is not None and not again.in_transaction
+    finally:
+        await engine.dispose()
+        await other.dispose()
 
 
 async def test_two_processes_open_a_new_file_at_once(db_url: str) -> None:

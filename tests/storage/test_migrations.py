@@ -170,13 +170,23 @@ async def test_on_postgres_a_migration_waits_for_the_advisory_lock(postgres_url:
         async with holder.begin() as conn:
             await lock_for_migration(conn)
             waiting = asyncio.create_task(migrate(waiter))
-            await asyncio.sleep(0.5)
+            await asyncio.wait_for(_advisory_lock_awaited(holder), 10)  # the server says it waits
             assert not waiting.done()  # blocked on the lock, not failed
             assert await schema_version(holder) == 0
         assert await asyncio.wait_for(waiting, 10) == LATEST
     finally:
         await holder.dispose()
         await waiter.dispose()
+
+
+async def _advisory_lock_awaited(engine: AsyncEngine) -> None:
+    """Return once some session waits for an advisory lock it has not been granted (pg_locks)."""
+    query = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+    while True:
+        async with engine.connect() as conn:
+            if await conn.scalar(query):
+                return
+        await asyncio.sleep(0.02)
 
 
 async def test_a_version_five_database_gains_the_message_kind(db_url: str, engine: AsyncEngine) -> None:
