@@ -159,7 +159,7 @@ class Vocabulary:
     terms: dict[str, frozenset[str]]  # file -> every term of its chunks
     names: dict[str, frozenset[str]]  # file -> the terms of its descriptor (title, file name, maker, products)
     by_language: dict[str, frozenset[str]] = field(default_factory=dict)  # language -> terms of its manuals
-    covers: dict[str, str] = field(default_factory=dict)  # file -> the opening text of its first page
+    naming: dict[str, frozenset[str]] = field(default_factory=dict)  # file -> ``name_tokens`` of descriptor and cover
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +179,6 @@ class Retriever:
             (c for prefix, c in CALIBRATIONS.items() if embedder.name.startswith(prefix)), LEXICAL_CALIBRATION
         )
         self._brands: tuple[tuple[int, int], dict[str, frozenset[str]]] = ((-1, -1), {})
-        self._names: tuple[tuple[int, int], dict[str, frozenset[str]]] = ((-1, -1), {})
         self._vocabulary: tuple[tuple[int, int], Vocabulary] = ((-1, -1), Vocabulary({}, 0, {}, {}))
 
     def search(
@@ -218,27 +217,14 @@ class Retriever:
             files=files,
             doubt=doubt,
             uncovered=tuple(brands_in(query)) if doubt else (),
-            named=self._named(state, query, files, vocabulary),
+            named=_named(query, files, vocabulary),
             groups=groups,
             terms=list(dict.fromkeys(t for g in groups for t in g)),
-            vector=self._embedder.query(self._dense_query(state, query, files, vocabulary)),
+            vector=self._embedder.query(_dense_query(query, files, vocabulary)),
             rarity=rarity,
             absent=_absent(groups, rarity, files, vocabulary, judged),
             judged=judged,
         )
-
-    def _dense_query(self, state: IndexState, query: str, files: set[str] | None, vocabulary: Vocabulary) -> str:
-        """What the embedder sees of the question: without the words that merely name the
-        manuals in scope (the scope already holds them; left in, they pull the vector to
-        every page of those manuals) and without the words that frame a phone question."""
-        names = self._document_names(state, vocabulary)
-        naming = frozenset().union(*(names[f] for f in files if f in names)) if files else frozenset()
-        kept = [
-            w
-            for w in _DENSE_WORD.findall(query)
-            if fold(w) not in QUESTION_NOISE and not (fold(w) in naming or naming.issuperset(words(w)))
-        ]
-        return " ".join(kept) or query
 
     def _vocabulary_of(self, state: IndexState, chunks: Table | None) -> Vocabulary:
         """The index's terms, counted and per manual; read once per index revision."""
@@ -247,21 +233,25 @@ class Retriever:
             counts: dict[str, int] = {}
             by_file: dict[str, set[str]] = {}
             names: dict[str, set[str]] = {}
-            rows = (
-                chunks.search()
-                .select(["file", "page", "ordinal", "text", "terms"])
-                .limit(max(chunks.count_rows(), 1))
-                .to_list()
-            )
-            covers: dict[str, str] = {}
+            rows = chunks.search().select(["file", "terms"]).limit(max(chunks.count_rows(), 1)).to_list()
             for row in rows:
                 terms = set(str(row["terms"]).split())
                 for term in terms:
                     counts[term] = counts.get(term, 0) + 1
                 by_file.setdefault(str(row["file"]), set()).update(terms)
                 names.setdefault(str(row["file"]), set()).update(_fields(row)[0])
-                if row["page"] == 1 and row["ordinal"] == 0:
-                    covers[str(row["file"])] = str(row["text"])[:COVER_CHARS]
+            covers = {
+                str(row["file"]): str(row["text"])[:COVER_CHARS]
+                for row in chunks.search()
+                .where("page = 1 AND ordinal = 0")
+                .select(["file", "text"])
+                .limit(max(len(state.documents), 1))
+                .to_list()
+            }
+            naming = {
+                d.info.file: frozenset(name_tokens(f"{_descriptor(d.info)} {covers.get(d.info.file, '')}"))
+                for d in state.documents
+            }
             languages = {d.info.file: d.info.language for d in state.documents}
             by_language: dict[str, set[str]] = {}
             for file, terms in by_file.items():
@@ -275,7 +265,7 @@ class Retriever:
                     frozen,
                     {f: frozenset(n) for f, n in names.items()},
                     {lang: frozenset(t) for lang, t in by_language.items()},
-                    covers,
+                    naming,
                 ),
             )
         return self._vocabulary[1]
@@ -316,36 +306,6 @@ class Retriever:
         if brand_files:
             return brand_files, ""
         return None, f"no indexed manual covers {', '.join(named)}"
-
-    def _named(self, state: IndexState, query: str, files: set[str] | None, vocabulary: Vocabulary) -> frozenset[str]:
-        """The manuals among ``files`` whose title, file name, products or cover page carry
-        most of the question's model and version words; a word counts less the more of
-        them carry it, and not at all when every one does."""
-        names = self._document_names(state, vocabulary)
-        scope = [f for f in names if files is None or f in files]
-        if len(scope) < 2:
-            return frozenset()
-        asked = set(name_tokens(query))
-        carriers = {token: sum(token in names[f] for f in scope) for token in asked}
-        counts = {f: sum(1 / carriers[t] for t in names[f] & asked if carriers[t] < len(scope)) for f in scope}
-        best = max(counts.values())
-        if best == 0:
-            return frozenset()
-        return frozenset(f for f, n in counts.items() if n >= best - 1e-9)
-
-    def _document_names(self, state: IndexState, vocabulary: Vocabulary) -> dict[str, frozenset[str]]:
-        version = (state.version, state.revision)
-        if self._names[0] != version:
-            self._names = (
-                version,
-                {
-                    d.info.file: frozenset(
-                        name_tokens(f"{_descriptor(d.info)} {vocabulary.covers.get(d.info.file, '')}")
-                    )
-                    for d in state.documents
-                },
-            )
-        return self._names[1]
 
     def _document_brands(self, state: IndexState) -> dict[str, frozenset[str]]:
         """Each manual's brands (manufacturer and brands its title/products name), once per index revision."""
@@ -388,6 +348,37 @@ class Retriever:
             if 0 <= i < len(head)
         ]
         return ranked + passages[len(head) :]
+
+
+def _dense_query(query: str, files: set[str] | None, vocabulary: Vocabulary) -> str:
+    """What the embedder sees of the question: without the words that merely name the
+    manuals in scope (the scope already holds them; left in, they pull the vector to
+    every page of those manuals) and without the words that frame a phone question."""
+    names = vocabulary.naming
+    naming = frozenset().union(*(names[f] for f in files if f in names)) if files else frozenset()
+    kept = [
+        w
+        for w in _DENSE_WORD.findall(query)
+        if fold(w) not in QUESTION_NOISE and not (fold(w) in naming or naming.issuperset(words(w)))
+    ]
+    return " ".join(kept) or query
+
+
+def _named(query: str, files: set[str] | None, vocabulary: Vocabulary) -> frozenset[str]:
+    """The manuals among ``files`` whose title, file name, products or cover page carry
+    most of the question's model and version words; a word counts less the more of
+    them carry it, and not at all when every one does."""
+    names = vocabulary.naming
+    scope = [f for f in names if files is None or f in files]
+    if len(scope) < 2:
+        return frozenset()
+    asked = set(name_tokens(query))
+    carriers = {token: sum(token in names[f] for f in scope) for token in asked}
+    counts = {f: sum(1 / carriers[t] for t in names[f] & asked if carriers[t] < len(scope)) for f in scope}
+    best = max(counts.values())
+    if best == 0:
+        return frozenset()
+    return frozenset(f for f, n in counts.items() if n >= best - 1e-9)
 
 
 def name_tokens(text: str) -> list[str]:
