@@ -19,7 +19,7 @@ from knowledge.models import DocumentInfo, Passage, SearchResult
 from knowledge.service import KnowledgeBase
 from knowledge.text import best_lines, error_codes, fold, line_scores
 
-QUOTED_LINES = 6
+QUOTED_LINES = 8
 LINE_CHARS = 300
 SECOND_QUOTE = 0.9  # quote the runner-up page too when it scored this close to the first
 CLOSE_SCORE = 0.85  # a passage this close to the best one is an equally good candidate
