@@ -23,6 +23,19 @@ from storage.store import Store
 from storage_helpers import T0
 
 
+def inbox_row(message_id: str) -> dict[str, object]:
+    """An inbox row of Telegram chat 1, as the adapters store it."""
+    return {
+        "platform": "telegram",
+        "chat_id": "1",
+        "thread_key": "",
+        "message_id": message_id,
+        "payload": "{}",
+        "created_at": T0,
+        "lease_until": T0,
+    }
+
+
 def test_default_url_is_a_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:
     data_dir = tmp_path / "not" / "yet"
     url = database_url(data_dir, None)
@@ -97,17 +110,7 @@ async def test_a_connection_returned_in_a_transaction_is_rolled_back(sqlite_url:
         assert driver.in_transaction
         await greenlet_spawn(raw.close)  # back to the pool
         async with write_transaction(other) as conn:  # would wait out busy_timeout and fail if still held
-            await conn.execute(
-                insert(InboxItem).values(
-                    platform="telegram",
-                    chat_id="1",
-                    thread_key="",
-                    message_id="1",
-                    payload="{}",
-                    created_at=T0,
-                    lease_until=T0,
-                )
-            )
+            await conn.execute(insert(InboxItem).values(**inbox_row("1")))
         async with engine.connect() as conn:
             again = (await conn.get_raw_connection()).driver_connection
             assert again is not None and not again.in_transaction
@@ -188,15 +191,7 @@ def test_dialect_insert_renders_on_conflict_for_both_dialects() -> None:
     for name, dialect in (("sqlite", sqlite.dialect()), ("postgresql", postgresql.dialect())):
         stmt = (
             dialect_insert(name, InboxItem)
-            .values(
-                platform="telegram",
-                chat_id="1",
-                thread_key="",
-                message_id="7",
-                payload="{}",
-                created_at=T0,
-                lease_until=T0,
-            )
+            .values(**inbox_row("7"))
             .on_conflict_do_nothing(index_elements=["platform", "chat_id", "thread_key", "message_id"])
         )
         sql = str(stmt.compile(dialect=dialect))
