@@ -15,7 +15,8 @@ would confirm it as soon as it is queued in memory, hence our own small loop).
 
 **Process.** The dispatcher calls ``process`` per chat in order — also after a
 restart, from the stored JSON alone: the payload becomes a ``telegram.Update``
-again (an update this process has just stored is kept as parsed for its turn), ``to_incoming`` turns it into the core's message, images are downloaded (a
+again (an update this process has just stored is kept as parsed for its turn),
+``to_incoming`` turns it into the core's message, images are downloaded (a
 voice note only when the core will transcribe it: ``VoiceIntake.wants`` with the
 duration and size the update reports), and the core's replies are shown through
 ``TurnOutput``.
