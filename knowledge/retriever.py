@@ -54,6 +54,9 @@ Mode = Literal["hybrid", "fts", "vector"]
 CANDIDATES = 40
 NEAR_DUPLICATE = 0.8  # share of words two passages share to count as the same text
 _DENSE_WORD = re.compile(r"[^\W_]+(?:[.\-/][^\W_]+)*")  # a word with its inner dots, hyphens, slashes
+_VERSION = re.compile(r"(?<!\d)(?<!\d\.)\d{1,2}\.\d{1,3}(?!\d|\.\d)")  # "2.16", "v3.05"; not a date "24.05.2019"
+# "5 Set address ....... 12", "Standby . . . . 17", "Recovery ……… - 24 -"
+_CONTENTS_LINE = re.compile(r"[.…·](?: ?[.…·]){3,}\s*-?\s*\d+\s*-?\s*$")
 COVER_CHARS = 300  # the opening of a manual's first page, where it names its products
 _COLUMNS = ["file", "title", "page", "ordinal", "section", "text", "terms"]
 _FTS_COLUMNS = [*_COLUMNS, "vector", "_score"]
@@ -389,6 +392,7 @@ def name_tokens(text: str) -> list[str]:
     tokens = [w for w in words(folded) if w not in STOPWORDS and not (w.isdigit() and len(w) < 3)]
     tokens += [part for w in tokens for part in model_parts(w) if not (part.isdigit() and len(part) < 3)]
     tokens += re.findall(r"(?<![a-z])v\d+|(?<=[a-z])v\d+", folded)
+    tokens += _VERSION.findall(folded)
     tokens += [DOCUMENT_KINDS[w] for w in tokens if w in DOCUMENT_KINDS]
     return list(dict.fromkeys(tokens))
 
@@ -482,10 +486,14 @@ def _topic_coverage(row: dict[str, object], plan: Plan) -> float:
 
 
 def _field_matches(row: dict[str, object], plan: Plan) -> tuple[float, float]:
-    """How much of the question's topic one line of the chunk (a table row) and its section heading hold."""
+    """How much of the question's topic one line of the chunk (a table row) and its section
+    heading hold; a table of contents' line (dot leaders, page number) is no row."""
     descriptor, section, lines = _fields(row)
     topic = _topic(plan, descriptor)
-    return max(_share(topic, line) for line in lines), _share(topic, section)
+    text = str(row.get("text", "")).splitlines()
+    if len(text) == len(lines):  # a contents line names a section; it does not answer from it
+        lines = [terms for terms, line in zip(lines, text, strict=True) if not _CONTENTS_LINE.search(line)]
+    return max((_share(topic, line) for line in lines), default=0.0), _share(topic, section)
 
 
 def _per_page(candidates: list[Candidate], state: IndexState, ranking: Ranking) -> list[Passage]:

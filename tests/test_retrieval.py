@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import SAMPLE_NAME, open_kb
+from helpers import SAMPLE_NAME, open_kb, write_pdf
 from knowledge.embedder import E5Embedder
 from knowledge.models import SearchResult
 from knowledge.service import KnowledgeBase
@@ -270,6 +270,15 @@ def test_a_named_document_kind_names_the_manual() -> None:
     assert "quickguide" in name_tokens("laut kurzanleitung")
 
 
+def test_a_dotted_version_number_names_the_edition() -> None:
+    """ "smartevse 2.16" names "SmartEVSEv2.2_install_v2.16.pdf"; a date is no version."""
+    from knowledge.retriever import name_tokens
+
+    assert "2.16" in name_tokens("smartevse 2.16 im solar modus")
+    assert {"2.2", "2.16"} <= set(name_tokens("SmartEVSEv2.2_install_v2.16.pdf"))
+    assert not {"24.05", "05.20"} & set(name_tokens("Stand 24.05.2019"))
+
+
 def test_german_words_an_english_manual_cannot_print_do_not_make_it_unanswerable(corpus_kb: KnowledgeBase) -> None:
     """The SmartEVSE manual is English: a German word with no translation ("Reihenfolge")
     is not evidence that the manual lacks the topic, but the German manual's words are."""
@@ -277,3 +286,32 @@ def test_german_words_an_english_manual_cannot_print_do_not_make_it_unanswerable
     assert dict(result.signals)["absent"] < 0.5
     covered = corpus_kb.search("growatt mic in welcher reihenfolge kaffeemaschine entkalken")
     assert dict(covered.signals)["absent"] > 0.5
+
+
+def test_a_table_of_contents_is_not_cited_for_the_section_it_lists(tmp_path: Path, embedder: E5Embedder) -> None:
+    """A contents line ("7 Lüfter tauschen ........ 3") holds the question's words but
+    does not answer it: the page of the section comes first."""
+    contents = "\n".join(
+        f"{n} {title} {'.' * 40} {n + 1}"
+        for n, title in enumerate(
+            ["Sicherheit", "Montage", "Lüfter tauschen am Wechselrichter", "Displaymeldungen", "Technische Daten"],
+            start=1,
+        )
+    )
+    pdf = write_pdf(
+        tmp_path / "Solarix_Handbuch.pdf",
+        [
+            ("P", f"Inhaltsverzeichnis\n{contents}"),
+            ("P", "2 Montage\nDen Wechselrichter senkrecht an eine feste Wand schrauben. Abstand 30 cm."),
+            (
+                "P",
+                "3 Wartung\nDer Lüfter sitzt unter der Abdeckung. Vier Schrauben lösen, den Stecker ziehen, "
+                "das neue Teil einsetzen und die Abdeckung wieder anschrauben.",
+            ),
+            ("P", "4 Displaymeldungen\nF01 Netzspannung zu hoch. F02 Isolationsfehler."),
+        ],
+    )
+    kb = open_kb(tmp_path / "data", embedder)
+    kb.index([pdf])
+    result = kb.search("wie tausche ich den lüfter am wechselrichter", k=3)
+    assert result.passages and result.passages[0].page == 3
