@@ -116,6 +116,20 @@ class HashEmbedder:
         return self.passages([text])[0]
 
 
+class Flaky:
+    """A call that raises the errors it is given, one per call, then returns "done"; counts its calls."""
+
+    def __init__(self, *errors: Exception) -> None:
+        self.errors = list(errors)
+        self.count = 0
+
+    async def __call__(self) -> str:
+        self.count += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "done"
+
+
 def write_pdf(path: Path, pages: Sequence[tuple[str, str]], user_password: str | None = None) -> Path:
     """Write a small real PDF: one ``(orientation "P" or "L", text)`` per page."""
     pdf = FPDF()

@@ -2,7 +2,7 @@
 
 The connector answers 429 (throttled), 412 (a conversation update raced us), 502
 and 504 (its gateway) for a while under load: ``deliver`` tries again under the
-adapters' retry policy (``adapters.retry``), honouring ``Retry-After``. A request
+one retry policy (``bot.runtime.retry``), honouring ``Retry-After``. A request
 that may have arrived — the connection broke or timed out *after* it was sent — is
 not sent again: a duplicate answer is worse than a missing one, and the error goes
 to the turn's error hook. A connection that could not even be opened is safe to retry.
@@ -18,7 +18,7 @@ import requests
 from botbuilder.schema import ErrorResponseException
 from msrest.exceptions import ClientRequestError
 
-from adapters.retry import Retry
+from bot.runtime.retry import Retry
 
 log = logging.getLogger(__name__)
 

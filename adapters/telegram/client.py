@@ -7,7 +7,7 @@ after a 429 as long as Telegram says, holding every other request meanwhile.
 Typing and drafts are no messages: they skip the windows (``Limiter``), so that a
 turn's "typing…" does not take the place of an answer.
 
-Network failures are the adapters' retry policy's (``adapters.retry``): which
+Network failures are the one retry policy's (``bot.runtime.retry``): which
 errors another try may cure is decided here, once for Telegram.
 """
 
@@ -22,7 +22,7 @@ from telegram.error import BadRequest, Conflict, NetworkError, RetryAfter
 from telegram.ext import AIORateLimiter, ExtBot
 from telegram.warnings import PTBDeprecationWarning
 
-from adapters.retry import Retry
+from bot.runtime.retry import Retry
 
 RATE_LIMIT_RETRIES = 6  # 429s waited out per request before it fails
 UNPACED = frozenset({"sendChatAction", "sendMessageDraft", "answerCallbackQuery"})

@@ -42,7 +42,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from telegram import Bot, CallbackQuery, Message, ReplyParameters, Update
 from telegram.error import BadRequest, InvalidToken, TelegramError
 
-from adapters.retry import Retry
 from adapters.telegram.albums import Albums
 from adapters.telegram.client import CONNECT, POLL, SEND, make_bot
 from adapters.telegram.menu import publish_menu
@@ -70,6 +69,7 @@ from bot.core.messages import (
 from bot.errors import ConfigError
 from bot.runtime.composition import Nik
 from bot.runtime.jobs import Report
+from bot.runtime.retry import Retry
 from bot.support.outbox import Post, PostFailed
 from storage.errors import StorageError
 from storage.inbox import Delivery

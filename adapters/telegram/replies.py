@@ -24,7 +24,6 @@ from telegram import Bot, ForceReply, InlineKeyboardMarkup, InputFile, LinkPrevi
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, TelegramError
 
-from adapters.retry import Retry
 from adapters.telegram.client import SEND
 from adapters.telegram.render import (
     Part,
@@ -48,6 +47,7 @@ from bot.core.messages import (
     Status,
     Typing,
 )
+from bot.runtime.retry import Retry
 
 log = logging.getLogger(__name__)
 

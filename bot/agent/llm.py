@@ -2,10 +2,11 @@
 
 The official ``openai`` package speaks the wire protocol. Its own retries are off
 (``max_retries=0``): they cannot be bounded by the turn's wall-clock budget, which
-a 429's ``Retry-After`` must fit. tenacity retries instead (``_retrying``):
+a 429's ``Retry-After`` must fit. The one retry policy (``bot.runtime.retry``) retries
+instead, under ``endpoint_retry`` (the speech client's too) and the call's deadline:
 
 * HTTP 500/502/503, timeouts and broken connections: up to ``retries`` more
-  attempts, with a short growing backoff;
+  attempts, with a short growing backoff (jittered below ``backoff_seconds``, doubled per try);
 * HTTP 429: wait ``Retry-After`` seconds when that still fits the budget, else give up;
 * anything else (400, 401, 404, ...): give up at once.
 
@@ -30,10 +31,9 @@ from typing import Any, Protocol
 import httpx
 import openai
 from openai import AsyncOpenAI
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity.stop import stop_base
 
 from bot.errors import LlmUnavailable
+from bot.runtime.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,7 @@ class LlmClient:
         self._client = AsyncOpenAI(
             api_key=api_key or "not-needed", base_url=base_url, timeout=request_seconds, max_retries=0
         )
-        self._retries = retries
-        self._backoff = backoff_seconds
+        self._retry = endpoint_retry(retries, backoff_seconds)
         self._request_seconds = request_seconds
 
     async def close(self) -> None:
@@ -116,9 +115,11 @@ class LlmClient:
         on_text: OnText | None = None,
     ) -> Completion:
         try:
-            async for attempt in self._retrying(deadline):
-                with attempt:
-                    return await self._attempt(model, messages, deadline, tools, max_tokens, on_text)
+            return await self._retry.run(
+                "LLM request",
+                lambda: self._attempt(model, messages, deadline, tools, max_tokens, on_text),
+                deadline=deadline,
+            )
         except openai.RateLimitError as err:
             wait = _retry_after(err.response.headers.get("retry-after"))
             log.warning("LLM rate limited (429, retry-after %s): giving up", "none" if wait is None else f"{wait:.1f}s")
@@ -129,10 +130,6 @@ class LlmClient:
         except (openai.APIConnectionError, httpx.HTTPError, TimeoutError) as err:  # APITimeoutError too
             log.warning("LLM unreachable: %s", type(err).__name__)
             raise LlmUnavailable("Das Sprachmodell ist nicht erreichbar.") from None
-        raise AssertionError("unreachable")  # tenacity returns the result or raises the last error
-
-    def _retrying(self, deadline: float) -> AsyncRetrying:
-        return retrying(deadline, self._retries, self._backoff)
 
     async def _attempt(
         self,
@@ -178,38 +175,13 @@ class LlmClient:
             raise
 
 
-def retrying(deadline: float, retries: int, backoff: float, what: str = "LLM") -> AsyncRetrying:
+def endpoint_retry(retries: int, backoff: float) -> Retry:
     """The policy for an OpenAI-compatible endpoint: transient failures again, ``retries`` times
-    at most and only while the wait fits before ``deadline`` (a 429's ``Retry-After`` first)."""
-
-    def wait(state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome is not None else None
-        told = None
-        if isinstance(error, openai.RateLimitError):
-            told = _retry_after(error.response.headers.get("retry-after"))
-        return told if told is not None else backoff * state.attempt_number
-
-    def note(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        log.info("%s %s: retrying in %.1fs", what, _describe(error), state.upcoming_sleep)
-
-    return AsyncRetrying(
-        stop=stop_after_attempt(retries + 1) | _WaitPasses(deadline),
-        wait=wait,
-        retry=retry_if_exception(_transient),
-        before_sleep=note,
-        reraise=True,
+    at most, the first wait at most ``backoff`` seconds; a 429's ``Retry-After`` is the wait.
+    The call's deadline (``Retry.run``) gives up where the next wait would not fit."""
+    return Retry(
+        _transient, attempts=retries + 1, first=backoff, hint=_rate_limit_wait, level=logging.INFO, describe=_describe
     )
-
-
-class _WaitPasses(stop_base):
-    """Stop when the next wait would end at or past ``deadline`` (a ``time.monotonic()`` value)."""
-
-    def __init__(self, deadline: float) -> None:
-        self._deadline = deadline
-
-    def __call__(self, state: RetryCallState) -> bool:
-        return time.monotonic() + state.upcoming_sleep >= self._deadline
 
 
 def _transient(error: BaseException) -> bool:
@@ -221,12 +193,20 @@ def _transient(error: BaseException) -> bool:
     return isinstance(error, openai.APIConnectionError | httpx.HTTPError | TimeoutError)
 
 
-def _describe(error: BaseException | None) -> str:
+def _describe(error: BaseException) -> str:
+    """The error in a retry's log line: its status, never the body the server sent."""
     if isinstance(error, openai.RateLimitError):
         return "rate limited (429)"
     if isinstance(error, openai.APIStatusError):
         return f"HTTP {error.status_code}"
     return type(error).__name__
+
+
+def _rate_limit_wait(error: BaseException) -> float | None:
+    """A 429's ``Retry-After`` in seconds, if it says."""
+    if isinstance(error, openai.RateLimitError):
+        return _retry_after(error.response.headers.get("retry-after"))
+    return None
 
 
 class _Stream:

@@ -1,1 +1,1 @@
-"""What runs the core in a process: the dispatcher, the schedules, metrics, logging and the one composition root."""
+"""What runs the core in a process: the dispatcher, schedules, retries, metrics, logging, the one composition root."""

@@ -4,7 +4,7 @@ The ``openai`` package speaks the wire protocol (multipart: the audio as a file
 with its name and type, the model, the language, ``response_format=json``). The
 audio goes out as the platform delivered it (Telegram: OGG/Opus); nothing is
 decoded or kept here. Retries and the time limit follow the LLM's policy
-(``bot.agent.llm.retrying``): transient failures are tried again while the whole
+(``bot.agent.llm.endpoint_retry``): transient failures are tried again while the whole
 transcription still fits its ``seconds``; giving up raises ``SpeechUnavailable``.
 """
 
@@ -18,7 +18,7 @@ import httpx
 import openai
 from openai import AsyncOpenAI, omit
 
-from bot.agent.llm import MIN_REQUEST_SECONDS, retrying
+from bot.agent.llm import MIN_REQUEST_SECONDS, endpoint_retry
 from bot.core.messages import AudioInput
 from bot.errors import SpeechUnavailable
 
@@ -65,8 +65,7 @@ class SpeechClient:
         self._model = model
         self._language = language or None
         self._seconds = seconds
-        self._retries = retries
-        self._backoff = backoff_seconds
+        self._retry = endpoint_retry(retries, backoff_seconds)
 
     async def close(self) -> None:
         await self._client.close()
@@ -74,16 +73,13 @@ class SpeechClient:
     async def transcribe(self, audio: AudioInput) -> str:
         deadline = time.monotonic() + self._seconds
         try:
-            async for attempt in retrying(deadline, self._retries, self._backoff, what="speech-to-text"):
-                with attempt:
-                    return await self._attempt(audio, deadline)
+            return await self._retry.run("speech-to-text", lambda: self._attempt(audio, deadline), deadline=deadline)
         except openai.APIStatusError as err:
             log.warning("speech-to-text failed with HTTP %s", err.status_code)
             raise SpeechUnavailable(UNAVAILABLE) from None
         except (openai.APIConnectionError, httpx.HTTPError, TimeoutError) as err:  # APITimeoutError too
             log.warning("speech-to-text unreachable: %s", type(err).__name__)
             raise SpeechUnavailable(UNAVAILABLE) from None
-        raise AssertionError("unreachable")  # tenacity returns the result or raises the last error
 
     async def _attempt(self, audio: AudioInput, deadline: float) -> str:
         remaining = deadline - time.monotonic()

@@ -273,7 +273,7 @@ async def readyz(port: int) -> tuple[int, dict[str, Any]]:
 async def test_an_unreachable_bot_api_at_start_up_is_retried_reported_and_then_served(
     sample_kb: KnowledgeBase, kb_dir: Path, method: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="adapters.retry")
+    caplog.set_level(logging.WARNING, logger="bot.runtime.retry")
     port = free_port()
     async with FakeTelegram() as api:
         api.fail_next(method, 502, times=1_000)  # the Bot API's gateway is down until healed
