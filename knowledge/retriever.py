@@ -45,6 +45,7 @@ from knowledge.text import (
     fold,
     model_parts,
     question_language,
+    stem,
     words,
 )
 
@@ -57,6 +58,7 @@ _DENSE_WORD = re.compile(r"[^\W_]+(?:[.\-/][^\W_]+)*")  # a word with its inner 
 _VERSION = re.compile(r"(?<!\d)(?<!\d\.)\d{1,2}\.\d{1,3}(?!\d|\.\d)")  # "2.16", "v3.05"; not a date "24.05.2019"
 # "5 Set address ....... 12", "Standby . . . . 17", "Recovery ……… - 24 -"
 _CONTENTS_LINE = re.compile(r"[.…·](?: ?[.…·]){3,}\s*-?\s*\d+\s*-?\s*$")
+TYPO_MIN = 5  # shorter words are not respelled: too many real words lie one swap apart
 COVER_CHARS = 300  # the opening of a manual's first page, where it names its products
 _COLUMNS = ["file", "title", "page", "ordinal", "section", "text", "terms"]
 _FTS_COLUMNS = [*_COLUMNS, "vector", "_score"]
@@ -202,9 +204,9 @@ class Retriever:
 
     def plan(self, state: IndexState, query: str, product: str | None = None, chunks: Table | None = None) -> Plan:
         files, doubt = self._scope(state, query, product)
-        bound = bound_groups(query)
-        groups = [g for g, _ in bound]
         vocabulary = self._vocabulary_of(state, chunks)
+        bound = [(_respelled(g, vocabulary.frequency), is_bound) for g, is_bound in bound_groups(query)]
+        groups = [g for g, _ in bound]
         rarity = tuple(_rarity(g, vocabulary.frequency, vocabulary.chunks) for g in groups)
         # A word bound to the question's language says nothing by its absence from manuals
         # that are all written in another language.
@@ -365,6 +367,22 @@ def _dense_query(query: str, files: set[str] | None, vocabulary: Vocabulary) -> 
         if fold(w) not in QUESTION_NOISE and not (fold(w) in naming or naming.issuperset(words(w)))
     ]
     return " ".join(kept) or query
+
+
+def _respelled(group: tuple[str, ...], frequency: dict[str, int]) -> tuple[str, ...]:
+    """A word no chunk holds also stands for the most frequent word that chunks hold and
+    that it becomes when two neighbouring letters are swapped back ("regisetr" → "register")."""
+    if any(term in frequency for term in group):
+        return group
+    swapped = {
+        term[:i] + term[i + 1] + term[i] + term[i + 2 :]
+        for term in group
+        if len(term) >= TYPO_MIN and term.isalpha()
+        for i in range(len(term) - 1)
+    }
+    # The group holds stems; a swapped stem is stemmed again ("regisetr" → "register" → "regist").
+    known = [t for term in swapped for t in {term, stem(term, "de"), stem(term, "en")} if t in frequency]
+    return (*group, max(known, key=lambda t: (frequency[t], t))) if known else group
 
 
 def _named(query: str, files: set[str] | None, vocabulary: Vocabulary) -> frozenset[str]:

@@ -315,3 +315,11 @@ def test_a_table_of_contents_is_not_cited_for_the_section_it_lists(tmp_path: Pat
     kb.index([pdf])
     result = kb.search("wie tausche ich den lüfter am wechselrichter", k=3)
     assert result.passages and result.passages[0].page == 3
+
+
+@pytest.mark.slow
+def test_two_swapped_letters_are_read_as_the_word_the_manuals_print(corpus_kb: KnowledgeBase) -> None:
+    """ "seiral" is in no manual; swapped back it is "serial", which the SmartEVSE page prints."""
+    result = corpus_kb.search("smartevse zeigt error no seiral comm, was is da los")
+    assert hits(result)[:1] == [(SMARTEVSE, 2)]
+    assert result.confident
