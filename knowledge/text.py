@@ -77,7 +77,7 @@ _HYPHENATED = re.compile(r"\b([^\W\d_]{2,})-([^\W\d_]{2,})\b")
 _CAMEL = re.compile(r"\b(?=[A-Za-z0-9]*[a-z][A-Z])[A-Za-z0-9]{4,}\b")
 _CAMEL_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 BEFORE = 1  # lines quoted above the best one
-FIRST_SPAN = 4  # the best line's block: the line before it, itself and the lines after
+FIRST_SPAN = 5  # the best line's block: the line before it, itself and the lines after
 OTHER_SPAN = 0.4  # another line this close to the best line's score is quoted too
 _RUNS = re.compile(r"[^\W\d_]+|\d+")
 _TRANSCRIBED_UMLAUT = re.compile(r"(?<![aeiou])([aou])e")
