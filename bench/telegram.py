@@ -11,7 +11,12 @@ Figures, measured in one run:
   scripted LLM: all answered, each chat's answers in the order of its messages.
   Telegram's own limits (30 messages/s overall; about 1/s within a chat) allow
   ``max(messages / 30, per_chat - 1)`` seconds at best. Target: ≤ 1.2× that.
-* **RSS** of this process (which serves Nik; the fake API and LLM live in it too).
+* **RSS** of this process (which serves Nik and the scripted LLM).
+
+The fake Bot API runs in a process of its own (``bench/telegram_api.py``), as
+Telegram runs elsewhere: it times each turn on its own clock, from the push to
+the ``sendMessage``, so neither its work nor the bench's waiting runs on the
+loop of the bot under test.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ import re
 import statistics
 import sys
 import tempfile
-import time
+from asyncio.subprocess import PIPE
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 # This file is called telegram.py: import the library before the bench folder is on the path.
@@ -42,7 +48,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from _common import emit, percentile  # noqa: E402
 from fakes import completion_reply  # noqa: E402
-from telegram_fake import TOKEN, FakeTelegram  # noqa: E402
+from telegram_fake import TOKEN  # noqa: E402
 
 from adapters.serve import running  # noqa: E402
 from adapters.telegram import TelegramPlatform  # noqa: E402
@@ -65,21 +71,49 @@ async def _instant(request: web.Request) -> web.StreamResponse:
     return await completion_reply(request, body, f"Antwort auf: {question}")
 
 
-async def _turns(api: FakeTelegram, count: int, first_chat: int) -> list[float]:
+class RemoteApi:
+    """The fake Bot API in a process of its own (``bench/telegram_api.py``), as Telegram is."""
+
+    def __init__(self) -> None:
+        self.root = ""
+        self._control = ""
+        self._process: asyncio.subprocess.Process | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> RemoteApi:
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, str(HERE / "telegram_api.py"), stdin=PIPE, stdout=PIPE
+        )
+        assert self._process.stdout is not None
+        api_port, control_port = (await self._process.stdout.readline()).split()
+        self.root = f"http://127.0.0.1:{int(api_port)}"
+        self._control = f"http://127.0.0.1:{int(control_port)}"
+        self._session = aiohttp.ClientSession()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._process is not None and self._process.stdin is not None and self._session is not None
+        await self._session.close()
+        self._process.stdin.close()  # the fake stops when its stdin closes
+        await self._process.wait()
+
+    async def ask(self, what: str, **body: Any) -> Any:
+        assert self._session is not None
+        async with self._session.post(f"{self._control}/{what}", json=body) as response:
+            response.raise_for_status()
+            return await response.json()
+
+
+async def _turns(api: RemoteApi, count: int, first_chat: int) -> list[float]:
     """Sequential /help turns, one new chat each: ms from push to the fake receiving the answer."""
     times = []
     for n in range(count):
-        chat = first_chat + n
-        api.push(api.message(chat, text="/help", user_id=chat))
-        pushed = time.monotonic()
-        await api.wait_for(lambda chat=chat: bool(api.of("sendMessage", chat)), timeout=30)
-        answered = next(c.at for c in api.calls if c.method == "sendMessage" and c.params.get("chat_id") == chat)
-        times.append((answered - pushed) * 1000)
+        times.append((await api.ask("turn", chat=first_chat + n, text="/help"))["ms"])
         await asyncio.sleep(GAP)
     return times
 
 
-async def _echo_bot(api: FakeTelegram, count: int) -> list[float]:
+async def _echo_bot(api: RemoteApi, count: int) -> list[float]:
     async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
         await update.effective_message.reply_text(HELP)
@@ -103,7 +137,8 @@ async def measure(turns: int, chats: int, per_chat: int) -> dict[str, Any]:
     await llm.setup()
     await web.TCPSite(llm, "127.0.0.1", 0).start()
     llm_port = llm.addresses[0][1]
-    async with FakeTelegram() as api:
+    first = 3_000_000
+    async with RemoteApi() as api:
         echo = await _echo_bot(api, turns)
         with tempfile.TemporaryDirectory() as data:
             settings = Settings.model_validate(
@@ -125,25 +160,16 @@ async def measure(turns: int, chats: int, per_chat: int) -> dict[str, Any]:
             async with running(settings, factories=[platform]):
                 await _turns(api, 3, 1_900_000)  # warm-up
                 nik = await _turns(api, turns, 2_000_000)
-                started = time.monotonic()
-                for m in range(per_chat):
-                    for c in range(chats):
-                        api.push(api.message(3_000_000 + c, text=f"Frage {m}", user_id=5_000 + c))
-                expected = chats * per_chat
-                first = 3_000_000
-                await api.wait_for(
-                    lambda: (
-                        sum(1 for c in api.calls if c.method == "sendMessage" and c.params["chat_id"] >= first)
-                        >= expected
-                    ),
-                    timeout=300,
-                )
-                wall = time.monotonic() - started
+                messages = [
+                    {"chat": first + c, "user": 5_000 + c, "text": f"Frage {m}"}
+                    for m in range(per_chat)
+                    for c in range(chats)
+                ]
+                started = (await api.ask("push", messages=messages))["at"]
+                done = await api.ask("wait", first=first, expected=chats * per_chat, timeout=300)
+                wall = done["last_at"] - started
     await llm.cleanup()
-    answers: dict[int, list[str]] = {}
-    for call in api.calls:
-        if call.method == "sendMessage" and call.params["chat_id"] >= 3_000_000:
-            answers.setdefault(call.params["chat_id"], []).append(call.params["text"])
+    answers: dict[str, list[str]] = done["answers"]
     in_order = all(_numbers(texts) == list(range(per_chat)) for texts in answers.values())
     sample = next(iter(answers.values()), [])
     ratio = statistics.median(nik) / statistics.median(echo)

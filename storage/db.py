@@ -14,8 +14,9 @@ is open on it (:func:`_reset_sqlite`): after a commit that rollback is a no-op t
 costs a round trip to aiosqlite's thread.
 
 The only dialect-specific pieces of SQL live here: the ``INSERT … ON CONFLICT``
-constructs (:func:`dialect_insert`) and the locks taken when a write transaction
-begins (:func:`begin_write`, :func:`lock_for_migration`).
+constructs (:func:`dialect_insert`), the locks taken when a write transaction
+begins (:func:`begin_write`, :func:`lock_for_migration`), and the one-statement
+write that skips SQLAlchemy's driver adapter on SQLite (:class:`OneStatementWrite`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import asyncio
 import sqlite3
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -32,7 +33,7 @@ from typing import Any, TypeAlias
 from sqlalchemy import event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolResetState
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
@@ -155,13 +156,71 @@ async def write_transaction(
         async with engine.begin() as conn:
             yield conn
         return
-    writers = _WRITERS.get(engine.sync_engine)
-    if writers is None:
-        writers = _WRITERS[engine.sync_engine] = _Writers()
-    async with writers.turn(urgent), engine.begin() as conn:
+    async with _writers(engine).turn(urgent), engine.begin() as conn:
         if immediate:
             await begin_write(conn)
         yield conn
+
+
+class OneStatementWrite:
+    """A write of one statement with ``RETURNING``, committed on its own, as cheap as the
+    driver allows: for the webhook's and the poller's store-before-acknowledge.
+
+    On SQLite, SQLAlchemy's aiosqlite adapter makes five round trips to the driver's
+    thread for it (cursor, execute, fetch, close, commit), and those round trips were
+    most of a ``/help`` turn's storage cost. Here the statement is compiled once and
+    runs on the pooled connection's own aiosqlite connection in autocommit mode: one
+    round trip, the statement committing as it completes (one statement is atomic;
+    durable as any commit under WAL). It still queues with this process's writers
+    (:func:`write_transaction`), waits on ``busy_timeout`` for other processes, and
+    a driver error is raised as SQLAlchemy's (``DBAPIError``). Other dialects run
+    the statement through SQLAlchemy as it is.
+
+    ``columns`` are the columns the statement sets; ``values`` must give each of them
+    (a column default is not applied on SQLite) and every other bound parameter. The
+    rows come as the driver gives them (on SQLite no result type is applied): return
+    ids and flags, not datetimes.
+    """
+
+    def __init__(self, engine: AsyncEngine, statement: Any, columns: Sequence[str]) -> None:
+        self._engine = engine
+        self._statement = statement
+        self._driver = engine.dialect.name == "sqlite"
+        if self._driver:
+            compiled = statement.compile(dialect=engine.dialect, column_keys=list(columns))
+            self._sql = compiled.string
+            self._names = tuple(compiled.positiontup or ())
+            self._processors = {
+                name: processor
+                for name, bind in compiled.binds.items()
+                if (processor := bind.type.dialect_impl(engine.dialect).bind_processor(engine.dialect)) is not None
+            }
+
+    async def rows(self, values: dict[str, Any], *, urgent: bool = False) -> list[tuple[Any, ...]]:
+        """Run the statement with ``values`` and commit; the rows it returned."""
+        if not self._driver:
+            async with write_transaction(self._engine, urgent=urgent, immediate=False) as conn:
+                return [tuple(row) for row in await conn.execute(self._statement, values)]
+        parameters = [self._processors[n](values[n]) if n in self._processors else values[n] for n in self._names]
+        async with _writers(self._engine).turn(urgent), self._engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None  # a checked-out connection has its driver's
+            level = driver.isolation_level
+            driver.isolation_level = None  # autocommit: the statement commits as it completes
+            try:
+                rows = await driver.execute_fetchall(self._sql, parameters)
+            except sqlite3.Error as error:
+                raise DBAPIError.instance(self._sql, parameters, error, sqlite3.Error) from error
+            finally:
+                driver.isolation_level = level
+        return [tuple(row) for row in rows]
+
+
+def _writers(engine: AsyncEngine) -> _Writers:
+    writers = _WRITERS.get(engine.sync_engine)
+    if writers is None:
+        writers = _WRITERS[engine.sync_engine] = _Writers()
+    return writers
 
 
 async def begin_write(conn: AsyncConnection) -> None:

@@ -33,7 +33,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.db import dialect_insert, write_transaction
+from storage.db import OneStatementWrite, dialect_insert, write_transaction
 from storage.models import InboxItem
 from storage.store import ChatKey, utc_now
 
@@ -78,6 +78,17 @@ def _put_statement(dialect: str) -> Any:
     )
 
 
+_PUT_COLUMNS = (
+    "platform",
+    "chat_id",
+    "thread_key",
+    "message_id",
+    "payload",
+    "attempts",
+    "created_at",
+    "lease_until",
+    "done_at",
+)
 _DONE = update(_INBOX).where(_INBOX.c.id == bindparam("row_id")).values(done_at=bindparam("now"))
 
 
@@ -86,14 +97,15 @@ class Inbox:
         self._engine = engine
         self._dialect = engine.dialect.name
         self._clock = clock
-        self._put = _put_statement(self._dialect)
+        self._put = OneStatementWrite(engine, _put_statement(self._dialect), _PUT_COLUMNS)
 
     async def put(self, key: ChatKey, message_id: str, payload: dict[str, Any], lease: timedelta) -> Delivery | None:
         """Store an update under a lease held by the caller; None when it was stored before.
 
         One statement: the ``INSERT`` also returns whether an earlier update of the chat
-        is pending, so the acknowledgement holds the writer for nothing else; and it
-        goes ahead of the turns waiting to write (``urgent``)."""
+        is pending, so the acknowledgement holds the writer for nothing else; it goes
+        ahead of the turns waiting to write (``urgent``), and on SQLite it is two round
+        trips to the driver (:class:`~storage.db.OneStatementWrite`)."""
         now = self._clock()
         values = {
             "platform": key.platform,
@@ -110,11 +122,10 @@ class Inbox:
             "key_thread_key": key.thread_key,
             "key_message_id": message_id,
         }
-        async with write_transaction(self._engine, urgent=True, immediate=False) as conn:  # the platform waits
-            row = (await conn.execute(self._put, values)).one_or_none()
-        if row is None:
+        rows = await self._put.rows(values, urgent=True)  # the platform waits
+        if not rows:
             return None
-        row_id, waits = row
+        ((row_id, waits),) = rows
         return Delivery(row_id, key, message_id, payload, 1, now + lease, first_pending=not waits)
 
     async def take_expired(self, lease: timedelta, platforms: Collection[str], limit: int = 50) -> list[Delivery]:

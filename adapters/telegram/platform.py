@@ -312,6 +312,7 @@ class TelegramPlatform:
             for update in updates:
                 await self._storing.run(f"storing Telegram update {update.update_id}", partial(self._ingest, update))
                 offset = update.update_id + 1  # confirmed with the next getUpdates
+            await asyncio.sleep(0)  # the stored updates' turns start before the next getUpdates is built
 
     async def _fetch(self, offset: int | None) -> tuple[Update, ...]:
         timeout = timedelta(seconds=self._poll_timeout)

@@ -9,13 +9,21 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.util import greenlet_spawn
 
-from storage.db import create_engine, database_url, dialect_insert, sqlite_pragma, write_transaction
+from storage.db import (
+    OneStatementWrite,
+    create_engine,
+    database_url,
+    dialect_insert,
+    sqlite_pragma,
+    write_transaction,
+)
 from storage.errors import StorageError, UnsupportedDatabase
 from storage.migrations import migrate
 from storage.models import Base, InboxItem, Message
@@ -117,6 +125,53 @@ async def test_a_connection_returned_in_a_transaction_is_rolled_back(sqlite_url:
     finally:
         await engine.dispose()
         await other.dispose()
+
+
+def _one_insert(engine: AsyncEngine) -> OneStatementWrite:
+    statement = (
+        dialect_insert(engine.dialect.name, InboxItem)
+        .on_conflict_do_nothing(index_elements=["platform", "chat_id", "thread_key", "message_id"])
+        .returning(InboxItem.id)
+    )
+    return OneStatementWrite(engine, statement, [*inbox_row("x"), "attempts"])
+
+
+async def test_a_one_statement_write_commits_and_returns_its_rows(db_url: str) -> None:
+    """Stored and committed (another engine sees it), typed values stored as SQLAlchemy stores
+    them (the datetime comes back equal), a conflict returns no row."""
+    engine, other = create_engine(db_url), create_engine(db_url)
+    try:
+        await migrate(engine)
+        write = _one_insert(engine)
+        ((row_id,),) = await write.rows({**inbox_row("1"), "attempts": 1})
+        assert await write.rows({**inbox_row("1"), "attempts": 1}, urgent=True) == []
+        async with other.connect() as conn:
+            stored = (await conn.execute(select(InboxItem.id, InboxItem.lease_until))).all()
+        assert [tuple(r) for r in stored] == [(row_id, T0)]
+    finally:
+        await engine.dispose()
+        await other.dispose()
+
+
+async def test_a_failing_one_statement_write_raises_sqlalchemys_error_and_leaves_the_pool_sound(
+    sqlite_url: str,
+) -> None:
+    """A driver error surfaces as ``DBAPIError`` (what the adapters catch); the connection goes
+    back to the pool in its usual mode: the next transaction still rolls back as a whole."""
+    engine = create_engine(sqlite_url)
+    try:
+        await migrate(engine)
+        write = _one_insert(engine)
+        with pytest.raises(DBAPIError):
+            await write.rows({**inbox_row("1"), "attempts": 1, "payload": None})  # NOT NULL
+        with pytest.raises(RuntimeError):
+            async with write_transaction(engine) as conn:
+                await conn.execute(insert(InboxItem).values(**inbox_row("2")))
+                raise RuntimeError("the turn failed")
+        async with engine.connect() as conn:
+            assert (await conn.execute(select(func.count()).select_from(InboxItem))).scalar_one() == 0
+    finally:
+        await engine.dispose()
 
 
 async def test_two_processes_open_a_new_file_at_once(db_url: str) -> None:
