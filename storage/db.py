@@ -174,8 +174,10 @@ class OneStatementWrite:
     round trip, the statement committing as it completes (one statement is atomic;
     durable as any commit under WAL). It still queues with this process's writers
     (:func:`write_transaction`), waits on ``busy_timeout`` for other processes, and
-    a driver error is raised as SQLAlchemy's (``DBAPIError``). Other dialects run
-    the statement through SQLAlchemy as it is.
+    a driver error is raised as SQLAlchemy's (``DBAPIError``). A call cancelled while
+    the driver runs the statement may still have committed it; for the inbox that is a
+    row stored but not queued, taken over when its lease runs out, as after a crash.
+    Other dialects run the statement through SQLAlchemy as it is.
 
     ``columns`` are the columns the statement sets; ``values`` must give each of them
     (a column default is not applied on SQLite) and every other bound parameter. The
