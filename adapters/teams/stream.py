@@ -133,8 +133,11 @@ class Stream:
             self._timer = asyncio.create_task(self._later(), name="nik-teams-stream")
 
     async def _later(self) -> None:
-        await asyncio.sleep(max(0.0, self._last + self._every - self._clock()))
-        await asyncio.shield(self._flush())  # a request under way is not cut off
+        # Until nothing is buffered: text that arrives while a request is under way is
+        # sent after it (the timer is still running then, so ``_queue`` starts no other).
+        while self._pending is not None and self.allowed and not (self.stopped or self._quiet):
+            await asyncio.sleep(max(0.0, self._last + self._every - self._clock()))
+            await asyncio.shield(self._flush())  # a request under way is not cut off
 
     async def _flush(self) -> None:
         async with self._lock:

@@ -119,6 +119,7 @@ class FakeBotFramework:
     stop_after: int | None = None  # the user presses Stop once a stream has had this many updates
     streaming_allowed: bool = True  # False: Teams refuses to stream to this bot (403)
     uploads: dict[str, tuple[bytes, dict[str, str]]] = field(default_factory=dict)  # name → (bytes, headers)
+    hold_updates: asyncio.Event | None = None  # a stream's later updates are recorded, then answered once it is set
     _streams: dict[str, _Stream] = field(default_factory=dict)
     _key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
     _runner: web.AppRunner | None = None
@@ -267,6 +268,8 @@ class FakeBotFramework:
         streamed = info is not None and info.get("streamId")  # a stream's message has the stream's id
         self._record(request, body, str(info["streamId"]) if info is not None and streamed else f"bot-{self._ids}")
         if streamed:
+            if body.get("type") == "typing" and self.hold_updates is not None:
+                await self.hold_updates.wait()  # a slow connector: the bot waits for this answer
             return web.json_response({}, status=202)
         if info is not None:
             self._streams[f"bot-{self._ids}"] = _Stream(time.monotonic(), time.monotonic(), 1, _streaming(body, info))

@@ -106,6 +106,36 @@ async def test_a_personal_chat_streams_progress_then_the_answer_then_the_final_m
     assert not any(s.type == "typing" and stream_info(s.activity) is None for s in fake.sent)  # no plain typing
 
 
+async def test_a_note_that_arrives_while_an_update_is_under_way_is_sent_after_it(
+    kb_dir: Path, sample_kb: KnowledgeBase
+) -> None:
+    """The connector is slow to answer "Suche": the tool's note, buffered meanwhile, still goes
+    out once it has answered, with no later update to carry it (the model waits for it)."""
+    searching, reading, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    script = [
+        SEARCH,
+        Calls(("get_full_document", {"file": FILE, "pages": [8]}), until=searching),
+        Text(ANSWER, until=reading),
+    ]
+    async with serving(kb_dir, sample_kb, script) as teams:
+        fake = teams.fake
+        fake.hold_updates = release
+
+        def shown(text: str) -> bool:
+            return any(info(s).get("streamType") == "informative" and text in s.text for s in fake.streamed())
+
+        assert (await teams.post(fake.activity("personal_message")))[0] == 201
+        await fake.wait_for(lambda: shown("Suche: E013"))  # received; its answer is held
+        searching.set()
+        await fake.wait_for(lambda: len(teams.llm.requests) == 3)  # the tool ran: its note is buffered
+        release.set()
+        await fake.wait_for(lambda: shown("Lese Handbuch"))
+        reading.set()
+        await fake.wait_for(lambda: bool(fake.messages()))
+        await teams.nik.dispatcher.drain()
+    assert fake.messages()[0].text.startswith("E013 bedeutet")
+
+
 async def test_channels_and_group_chats_get_one_final_message(kb_dir: Path, sample_kb: KnowledgeBase) -> None:
     reply = Text(f"Fehlerstrom zu hoch [{TITLE}, S. 8].")
     script = [
