@@ -63,10 +63,14 @@ async def _serve(api: BenchTelegram, stop: asyncio.Event) -> None:
         seen = len(api.calls)
         api.push(api.message(chat, text=body.get("text", "/help"), user_id=chat))
         pushed = time.monotonic()
+        def answered() -> float | None:
+            return next((at for c, _, at in api.answers_after(seen, chat) if c == chat), None)
+
         async with api.arrived:
-            await asyncio.wait_for(api.arrived.wait_for(lambda: bool(api.answers_after(seen, chat))), 30)
-        answered = next(at for c, _, at in api.answers_after(seen, chat) if c == chat)
-        return web.json_response({"ms": (answered - pushed) * 1000})
+            await asyncio.wait_for(api.arrived.wait_for(lambda: answered() is not None), 30)
+        at = answered()
+        assert at is not None
+        return web.json_response({"ms": (at - pushed) * 1000})
 
     async def push(request: web.Request) -> web.Response:
         for message in (await request.json())["messages"]:
