@@ -36,7 +36,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolResetState
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util import await_only, greenlet_spawn
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
 from storage.errors import UnsupportedDatabase
@@ -205,22 +205,25 @@ class OneStatementWrite:
             async with write_transaction(self._engine, urgent=urgent, immediate=False) as conn:
                 return [tuple(row) for row in await conn.execute(self._statement, values)]
         parameters = [self._processors[n](values[n]) if n in self._processors else values[n] for n in self._names]
-        async with _writers(self._engine).turn(urgent):
-            pooled = await self._engine.raw_connection()
+
+        def run() -> list[tuple[Any, ...]]:  # in one greenlet: checkout, statement, return to the pool
+            pooled = self._engine.sync_engine.raw_connection()
             try:
                 driver = pooled.driver_connection
                 assert driver is not None  # a checked-out connection has its driver's
                 level = driver.isolation_level
                 driver.isolation_level = None  # autocommit: the statement commits as it completes
                 try:
-                    rows = await driver.execute_fetchall(self._sql, parameters)
+                    return [tuple(row) for row in await_only(driver.execute_fetchall(self._sql, parameters))]
                 except sqlite3.Error as error:
                     raise DBAPIError.instance(self._sql, parameters, error, sqlite3.Error) from error
                 finally:
                     driver.isolation_level = level
             finally:
-                await greenlet_spawn(pooled.close)  # back to the pool: its reset may talk to the driver
-        return [tuple(row) for row in rows]
+                pooled.close()  # back to the pool (its reset may talk to the driver: still in the greenlet)
+
+        async with _writers(self._engine).turn(urgent):
+            return await greenlet_spawn(run)
 
 
 def _writers(engine: AsyncEngine) -> _Writers:
