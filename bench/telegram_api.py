@@ -63,6 +63,7 @@ async def _serve(api: BenchTelegram, stop: asyncio.Event) -> None:
         seen = len(api.calls)
         api.push(api.message(chat, text=body.get("text", "/help"), user_id=chat))
         pushed = time.monotonic()
+
         def answered() -> float | None:
             return next((at for c, _, at in api.answers_after(seen, chat) if c == chat), None)
 

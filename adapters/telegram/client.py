@@ -14,13 +14,14 @@ errors another try may cure is decided here, once for Telegram.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
+from telegram import Bot
 from telegram.error import BadRequest, Conflict, NetworkError, RetryAfter
 from telegram.ext import AIORateLimiter, ExtBot
-from telegram.warnings import PTBDeprecationWarning
+from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from bot.runtime.retry import Retry
 
@@ -28,6 +29,11 @@ RATE_LIMIT_RETRIES = 6  # 429s waited out per request before it fails
 UNPACED = frozenset({"sendChatAction", "sendMessageDraft", "answerCallbackQuery"})
 
 Json = bool | dict[str, Any] | list[dict[str, Any]]
+POLL_READ_SLACK = 5.0  # seconds a long poll may take beyond its timeout (PTB's default read timeout)
+
+# ``fetch_updates`` asks for getUpdates through ``do_api_request``, which warns on each call
+# that ``Bot.get_updates`` exists; that one would parse what the inbox stores as JSON.
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
 
 
 class Limiter(AIORateLimiter):
@@ -56,6 +62,18 @@ def make_bot(token: str, api_root: str) -> ExtBot[int]:
         base_file_url=f"{root}/file/bot",
         rate_limiter=Limiter(max_retries=RATE_LIMIT_RETRIES),
     )
+
+
+async def fetch_updates(bot: Bot, offset: int | None, timeout: float, allowed: Sequence[str]) -> list[Any]:
+    """The updates after ``offset`` (a long poll of ``timeout`` seconds) as Telegram sent them.
+
+    The inbox stores an update's JSON before its turn; ``Bot.get_updates`` would parse it
+    first, and turning the parsed update back into JSON cost more than storing it."""
+    arguments: dict[str, Any] = {"timeout": timeout, "allowed_updates": list(allowed)}
+    if offset is not None:
+        arguments["offset"] = offset
+    found = await bot.do_api_request("getUpdates", api_kwargs=arguments, read_timeout=timeout + POLL_READ_SLACK)
+    return found if isinstance(found, list) else []
 
 
 def resendable(error: BaseException) -> bool:

@@ -11,7 +11,9 @@ says "connecting" meanwhile); a token Telegram rejects stops ``nik serve``.
 (``Dispatcher.submit``) before the 200; if storage is down the answer is 503 and
 Telegram delivers again. Polling does the same with the offset: the next
 ``getUpdates`` confirms an update only after the inbox holds it (PTB's ``Updater``
-would confirm it as soon as it is queued in memory, hence our own small loop).
+would confirm it as soon as it is queued in memory, hence our own small loop). Both
+store the update's JSON as Telegram sent it; one that PTB cannot read is refused
+(webhook: 400) or, polled, logged and confirmed so that it does not come back.
 
 **Process.** The dispatcher calls ``process`` per chat in order — also after a
 restart, from the stored JSON alone: the payload becomes a ``telegram.Update``
@@ -32,7 +34,6 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,7 +44,7 @@ from telegram import Bot, CallbackQuery, Message, ReplyParameters, Update
 from telegram.error import BadRequest, InvalidToken, TelegramError
 
 from adapters.telegram.albums import Albums
-from adapters.telegram.client import CONNECT, POLL, SEND, make_bot
+from adapters.telegram.client import CONNECT, POLL, SEND, fetch_updates, make_bot
 from adapters.telegram.menu import publish_menu
 from adapters.telegram.replies import NO_PREVIEW, Target, TurnOutput
 from adapters.telegram.translate import (
@@ -82,6 +83,10 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DEFAULT_PATH = "/telegram/webhook"
 STORAGE_ERRORS = (StorageError, SQLAlchemyError, OSError)
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# Seconds between storing a batch of polled updates and asking for the next (PTB's ``poll_interval``):
+# building a getUpdates request takes the loop ~0.5 ms, which a turn that just started would
+# otherwise wait for before its reply goes out; an update arriving meanwhile waits this long.
+POLL_INTERVAL = 0.002
 PARSED_KEPT = 1000  # parsed updates kept for their turn (a turn parses from the stored JSON otherwise)
 
 
@@ -95,6 +100,7 @@ class TelegramPlatform:
         backoff: float = 0.5,
         album_quiet: float = 1.5,
         poll_timeout: float = 25.0,
+        poll_interval: float = POLL_INTERVAL,
         typing_every: float = 4.0,
         draft_every: float = 1.0,
     ) -> None:
@@ -119,6 +125,7 @@ class TelegramPlatform:
         self._storing = Retry(_storage_failed, first=backoff, level=logging.ERROR)
         self._albums = Albums(album_quiet)
         self._poll_timeout = poll_timeout
+        self._poll_interval = poll_interval
         self._typing_every = typing_every
         self._draft_every = draft_every
         self._max_image = settings.max_image_bytes
@@ -274,9 +281,9 @@ class TelegramPlatform:
             return web.Response(status=403)
         try:
             payload = await request.json()
-            update = Update.de_json(payload, self.bot) if isinstance(payload, dict) else None
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError):
-            update = None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            payload = None
+        update = self._read(payload)
         if update is None:
             return web.Response(status=400)
         try:
@@ -286,9 +293,8 @@ class TelegramPlatform:
             return web.Response(status=503)  # Telegram delivers it again
         return web.Response(status=200)
 
-    async def _ingest(self, update: Update, payload: dict[str, Any] | None = None) -> None:
-        """Store the update (a re-delivery is dropped by the inbox) and queue it."""
-        payload = update.to_dict() if payload is None else payload
+    async def _ingest(self, update: Update, payload: dict[str, Any]) -> None:
+        """Store the update as Telegram sent it (``payload``; a re-delivery is dropped by the inbox) and queue it."""
         found = chat_key_of(update)
         if found is None:
             return
@@ -308,17 +314,34 @@ class TelegramPlatform:
         an update that cannot be stored is retried until it is (Telegram keeps it meanwhile)."""
         offset: int | None = None
         while True:
-            updates = await self._polling.run("getUpdates", partial(self._fetch, offset))
-            for update in updates:
-                await self._storing.run(f"storing Telegram update {update.update_id}", partial(self._ingest, update))
+            payloads = await self._polling.run("getUpdates", partial(self._fetch, offset))
+            for payload in payloads:
+                update = self._read(payload)
+                if update is None:  # confirmed all the same, or it would come back forever
+                    log.error("Telegram sent an update Nik cannot read, skipped: %.300r", payload)
+                    if isinstance(payload, dict) and isinstance(payload.get("update_id"), int):
+                        offset = payload["update_id"] + 1
+                    continue
+                await self._storing.run(
+                    f"storing Telegram update {update.update_id}", partial(self._ingest, update, payload)
+                )
                 offset = update.update_id + 1  # confirmed with the next getUpdates
-            await asyncio.sleep(0)  # the stored updates' turns start before the next getUpdates is built
+            if payloads:  # the stored updates' turns send their first replies before the next getUpdates is built
+                await asyncio.sleep(self._poll_interval)
 
-    async def _fetch(self, offset: int | None) -> tuple[Update, ...]:
-        timeout = timedelta(seconds=self._poll_timeout)
-        return await self.bot.get_updates(offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES)
+    async def _fetch(self, offset: int | None) -> list[Any]:
+        return await fetch_updates(self.bot, offset, self._poll_timeout, ALLOWED_UPDATES)
 
     # --- helpers --------------------------------------------------------------------------------
+
+    def _read(self, payload: Any) -> Update | None:
+        """The update in Telegram's JSON, or None when it is none (not an object, fields missing)."""
+        if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
+            return None
+        try:
+            return Update.de_json(payload, self.bot)
+        except (AttributeError, KeyError, TypeError, ValueError):  # what PTB raises for a malformed field
+            return None
 
     def _merge(
         self, first: IncomingMessage, album: list[dict[str, Any]]

@@ -55,6 +55,19 @@ async def settled(api: FakeTelegram, server: Server) -> None:
     await server.nik.dispatcher.drain()
 
 
+async def test_a_polled_update_nik_cannot_read_is_skipped_and_the_next_one_answered(
+    sample_kb: KnowledgeBase, kb_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with FakeTelegram() as api, serving(settings_for(kb_dir, api), sample_kb) as server:
+        api.push({**api.message(100, text="x"), "message": "kaputt"})  # no object where PTB expects one
+        api.push({**api.message(100, text="x"), "message": {"message_id": 3}})  # no chat, no date
+        api.push(api.message(100, text="/help"))
+        await settled(api, server)  # confirmed: Telegram will not send them again
+        assert len(api.texts(100)) == 1
+        assert await Inbox(server.nik.store.engine).pending() == 0
+    assert sum("cannot read" in r.getMessage() for r in caplog.records) == 2
+
+
 async def test_private_question_gets_a_cited_answer_by_polling(sample_kb: KnowledgeBase, kb_dir: Path) -> None:
     async with FakeTelegram() as api, serving(settings_for(kb_dir, api), sample_kb) as server:
         assert api.of("deleteWebhook") and await server.platforms[0].ready() == (True, "@NikTestBot polling")
@@ -196,6 +209,7 @@ async def test_webhook_stores_before_answering_and_answers_an_update_once(
             assert await post(server.port, other, secret=None) == 403
             assert await post(server.port, b"{not json", secret=SECRET) == 400
             assert await post(server.port, b"[1, 2]", secret=SECRET) == 400
+            assert await post(server.port, {"update_id": 7, "message": "kaputt"}, secret=SECRET) == 400
             assert await Inbox(server.nik.store.engine).pending() == 0
         assert sequential == [200] * 20 and list(concurrent) == [200] * 20
         async with serving(settings, sample_kb) as again:  # a restart on the same database
