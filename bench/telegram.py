@@ -6,7 +6,8 @@ Figures, measured in one run:
   ``getUpdates`` until the fake receives the ``sendMessage``, for a bare
   python-telegram-bot echo bot (PTB's own Updater, one CommandHandler) and for Nik
   (inbox, dispatcher, conversation core, rendering, PTB's rate limiter). Target: Nik
-  ≤ 1.3× the echo bot (median over sequential turns, one new chat per turn).
+  ≤ 1.3× the echo bot (median over sequential turns, one new chat per turn). The two
+  bots run side by side, each on a fake of its own, and their turns alternate.
 * **100 chats × 5 messages** pushed at once through polling, with an instant
   scripted LLM: all answered, each chat's answers in the order of its messages.
   Telegram's own limits (30 messages/s overall; about 1/s within a chat) allow
@@ -23,13 +24,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import statistics
 import sys
 import tempfile
 from asyncio.subprocess import PIPE
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,16 +106,17 @@ class RemoteApi:
             return await response.json()
 
 
-async def _turns(api: RemoteApi, count: int, first_chat: int) -> list[float]:
-    """Sequential /help turns, one new chat each: ms from push to the fake receiving the answer."""
-    times = []
-    for n in range(count):
-        times.append((await api.ask("turn", chat=first_chat + n, text="/help"))["ms"])
-        await asyncio.sleep(GAP)
-    return times
+async def _turn(api: RemoteApi, chat: int) -> float:
+    """One /help turn in a new chat: ms from the push to the fake receiving the answer."""
+    ms = float((await api.ask("turn", chat=chat, text="/help"))["ms"])
+    await asyncio.sleep(GAP)
+    return ms
 
 
-async def _echo_bot(api: RemoteApi, count: int) -> list[float]:
+@contextlib.asynccontextmanager
+async def _echo_bot(api: RemoteApi) -> AsyncIterator[None]:
+    """A bare python-telegram-bot bot answering /help, polling ``api``."""
+
     async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
         await update.effective_message.reply_text(HELP)
@@ -124,22 +127,25 @@ async def _echo_bot(api: RemoteApi, count: int) -> list[float]:
         assert app.updater is not None
         await app.updater.start_polling(poll_interval=0.0, timeout=25)
         await app.start()
-        await _turns(api, 3, 900_000)  # warm-up
-        times = await _turns(api, count, 1_000_000)
-        await app.updater.stop()
-        await app.stop()
-    return times
+        try:
+            yield
+        finally:
+            await app.updater.stop()
+            await app.stop()
 
 
 async def measure(turns: int, chats: int, per_chat: int) -> dict[str, Any]:
+    """Both bots run at once, each on a fake of its own; their /help turns alternate, so that a
+    change in the machine's speed during the run (load, clock) falls on both alike."""
     llm = web.AppRunner(web.Application())
     llm.app.router.add_post("/v1/chat/completions", _instant)
     await llm.setup()
     await web.TCPSite(llm, "127.0.0.1", 0).start()
     llm_port = llm.addresses[0][1]
     first = 3_000_000
-    async with RemoteApi() as api:
-        echo = await _echo_bot(api, turns)
+    echo: list[float] = []
+    nik: list[float] = []
+    async with RemoteApi() as echo_api, RemoteApi() as api, _echo_bot(echo_api):
         with tempfile.TemporaryDirectory() as data:
             settings = Settings.model_validate(
                 {
@@ -158,8 +164,12 @@ async def measure(turns: int, chats: int, per_chat: int) -> dict[str, Any]:
                 return TelegramPlatform(nik, poll_timeout=25.0)
 
             async with running(settings, factories=[platform]):
-                await _turns(api, 3, 1_900_000)  # warm-up
-                nik = await _turns(api, turns, 2_000_000)
+                for n in range(3):  # warm-up
+                    await _turn(echo_api, 900_000 + n)
+                    await _turn(api, 1_900_000 + n)
+                for n in range(turns):
+                    echo.append(await _turn(echo_api, 1_000_000 + n))
+                    nik.append(await _turn(api, 2_000_000 + n))
                 messages = [
                     {"chat": first + c, "user": 5_000 + c, "text": f"Frage {m}"}
                     for m in range(per_chat)
