@@ -15,8 +15,9 @@ costs a round trip to aiosqlite's thread.
 
 The only dialect-specific pieces of SQL live here: the ``INSERT … ON CONFLICT``
 constructs (:func:`dialect_insert`), the locks taken when a write transaction
-begins (:func:`begin_write`, :func:`lock_for_migration`), and the one-statement
-write that skips SQLAlchemy's driver adapter on SQLite (:class:`OneStatementWrite`).
+begins (:func:`begin_write`, :func:`lock_for_migration`), and the statements that skip
+SQLAlchemy's driver adapter on SQLite (:class:`Prepared`, run by :func:`run_unit` — a
+turn's read and its write — and :class:`OneStatementWrite`, the inbox's store).
 """
 
 from __future__ import annotations
@@ -24,15 +25,15 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import weakref
-from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections import deque, namedtuple
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 from sqlalchemy import event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolResetState
@@ -55,6 +56,8 @@ _WRITERS: weakref.WeakKeyDictionary[Engine, _Writers] = weakref.WeakKeyDictionar
 _PG_MIGRATION_LOCK = 0x4E494B  # "NIK": the advisory lock key serialising migrations on Postgres
 
 Insert: TypeAlias = sqlite.Insert | postgresql.Insert
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def database_url(data_dir: Path, url: str | None) -> str:
@@ -163,48 +166,164 @@ async def write_transaction(
         yield conn
 
 
+class Prepared:
+    """A statement compiled once for ``engine``, run by a :class:`Unit` or a
+    :class:`OneStatementWrite`.
+
+    On SQLite it runs straight on the pooled connection's aiosqlite connection: SQLAlchemy's
+    aiosqlite adapter makes three or four round trips to the driver's thread per statement
+    (cursor, execute, fetch, close) and compiles and processes on the way, which made a
+    turn's two-statement read and four-statement write cost three times the statements
+    themselves. Here a statement is one round trip: parameters go through the columns'
+    bind processors, rows come back through their result processors as named tuples
+    (attribute access, like SQLAlchemy's rows). Other dialects run ``statement`` through
+    SQLAlchemy as it is.
+
+    ``columns`` are the columns an ``INSERT`` sets; the values must give each of them (no
+    column default is applied on SQLite) and every other bound parameter.
+    """
+
+    def __init__(self, engine: AsyncEngine, statement: Any, columns: Sequence[str] | None = None) -> None:
+        self.statement = statement
+        dialect = engine.dialect
+        self.on_driver = dialect.name == "sqlite"
+        if not self.on_driver:
+            return
+        compiled = statement.compile(dialect=dialect, column_keys=None if columns is None else list(columns))
+        self.sql: str = compiled.string
+        self._names = tuple(compiled.positiontup or ())
+        self._binds = {
+            name: processor
+            for name, bind in compiled.binds.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
+        self._fixed = {
+            name: bind.value for name, bind in compiled.binds.items() if not bind.required
+        }  # LIMIT's OFFSET 0
+        returned = list(getattr(statement, "exported_columns", ()))
+        self._results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in returned)
+        self._row: Callable[..., Any] = namedtuple("Row", [c.key for c in returned], rename=True)  # type: ignore[misc]
+
+    def parameters(self, values: Mapping[str, Any]) -> list[Any]:
+        """The driver's positional parameters for ``values`` (a missing one raises ``KeyError``)."""
+        given = [values[n] if n in values or n not in self._fixed else self._fixed[n] for n in self._names]
+        return [self._binds[n](v) if n in self._binds else v for n, v in zip(self._names, given, strict=True)]
+
+    def rows(self, raw: Iterable[Sequence[Any]]) -> list[Any]:
+        """The driver's rows as named tuples of typed values."""
+        return [self._row(*(v if p is None else p(v) for p, v in zip(self._results, row, strict=True))) for row in raw]
+
+
+class Unit(Protocol):
+    """The statements of one :func:`run_unit`, run synchronously in its greenlet."""
+
+    def rows(self, prepared: Prepared, values: Mapping[str, Any]) -> list[Any]:
+        """Run ``prepared`` with ``values``; the rows it returned (attribute access by column key)."""
+        ...
+
+    def many(self, prepared: Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run ``prepared`` once per row of values (``executemany``)."""
+        ...
+
+
+async def run_unit(engine: AsyncEngine, body: Callable[[Unit], T], *, write: bool, urgent: bool = False) -> T:
+    """Run ``body``'s statements on one pooled connection: a unit of work in one greenlet.
+
+    One transaction, committed when ``body`` returns and rolled back when it raises.
+    ``write=True``: on SQLite it queues with this process's writers (:func:`write_transaction`)
+    and, as its first statement should write, takes SQLite's lock there (``busy_timeout``).
+    ``write=False``: reads only (on SQLite a deferred ``BEGIN``: one snapshot, never the
+    write lock; elsewhere the dialect's default isolation). A driver error is raised as SQLAlchemy's ``DBAPIError``."""
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() if write else engine.connect() as conn:
+            return await conn.run_sync(lambda sync: body(_ConnectionUnit(sync)))
+    if not write:
+        return await greenlet_spawn(_on_driver, engine, body, "BEGIN")
+    async with _writers(engine).turn(urgent):
+        return await greenlet_spawn(_on_driver, engine, body, None)
+
+
+def _on_driver(engine: AsyncEngine, body: Callable[[Unit], T], begin: str | None) -> T:
+    """``body`` on a pooled SQLite connection's driver; checkout, commit and the return to the
+    pool all in this greenlet, so a cancelled caller cannot leave a transaction open."""
+    pooled = engine.sync_engine.raw_connection()
+    try:
+        driver = pooled.driver_connection
+        assert driver is not None  # a checked-out connection has its driver's
+        try:
+            if begin is not None:  # else sqlite3 begins before the first write
+                _driver_call(begin, [], driver.execute(begin))
+            result = body(_DriverUnit(driver))
+            if driver.in_transaction:
+                _driver_call("COMMIT", [], driver.commit())
+            return result
+        except BaseException:
+            if driver.in_transaction:
+                await_only(driver.rollback())
+            raise
+    finally:
+        pooled.close()  # back to the pool (its reset may talk to the driver: still in the greenlet)
+
+
+class _DriverUnit:
+    def __init__(self, driver: Any) -> None:
+        self._driver = driver
+
+    def rows(self, prepared: Prepared, values: Mapping[str, Any]) -> list[Any]:
+        parameters = prepared.parameters(values)
+        call = self._driver.execute_fetchall(prepared.sql, parameters)
+        return prepared.rows(_driver_call(prepared.sql, parameters, call))
+
+    def many(self, prepared: Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
+        parameters = [prepared.parameters(row) for row in rows]
+        _driver_call(prepared.sql, parameters, self._driver.executemany(prepared.sql, parameters))
+
+
+class _ConnectionUnit:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def rows(self, prepared: Prepared, values: Mapping[str, Any]) -> list[Any]:
+        result = self._conn.execute(prepared.statement, dict(values))
+        return list(result.all()) if result.returns_rows else []
+
+    def many(self, prepared: Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._conn.execute(prepared.statement, [dict(row) for row in rows])
+
+
+def _driver_call(sql: str, parameters: Any, call: Awaitable[R]) -> R:
+    """Await the driver's ``call`` in the greenlet, its errors raised as SQLAlchemy's."""
+    try:
+        return await_only(call)
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(sql, parameters, error, sqlite3.Error) from error
+
+
 class OneStatementWrite:
     """A write of one statement with ``RETURNING``, committed on its own, as cheap as the
     driver allows: for the webhook's and the poller's store-before-acknowledge.
 
-    On SQLite, SQLAlchemy's aiosqlite adapter makes five round trips to the driver's
-    thread for it (cursor, execute, fetch, close, commit), and those round trips were
-    most of a ``/help`` turn's storage cost. Here the statement is compiled once and
-    runs on the pooled connection's own aiosqlite connection in autocommit mode: one
-    round trip, the statement committing as it completes (one statement is atomic;
-    durable as any commit under WAL). It still queues with this process's writers
-    (:func:`write_transaction`), waits on ``busy_timeout`` for other processes, and
-    a driver error is raised as SQLAlchemy's (``DBAPIError``). A call cancelled while
-    the driver runs the statement may still have committed it; for the inbox that is a
-    row stored but not queued, taken over when its lease runs out, as after a crash.
-    Other dialects run the statement through SQLAlchemy as it is.
-
-    ``columns`` are the columns the statement sets; ``values`` must give each of them
-    (a column default is not applied on SQLite) and every other bound parameter. The
-    rows come as the driver gives them (on SQLite no result type is applied): return
-    ids and flags, not datetimes.
+    On SQLite the :class:`Prepared` statement runs in autocommit mode: one round trip to
+    the driver's thread, the statement committing as it completes (one statement is
+    atomic; durable as any commit under WAL), no ``COMMIT`` after it. It still queues
+    with this process's writers (:func:`write_transaction`), waits on ``busy_timeout`` for
+    other processes, and a driver error is raised as SQLAlchemy's (``DBAPIError``). A call
+    cancelled while the driver runs the statement may still have committed it; for the
+    inbox that is a row stored but not queued, taken over when its lease runs out, as
+    after a crash. Other dialects run the statement through SQLAlchemy as it is.
+    ``columns``: as for :class:`Prepared`. The rows come as plain tuples.
     """
 
     def __init__(self, engine: AsyncEngine, statement: Any, columns: Sequence[str]) -> None:
         self._engine = engine
-        self._statement = statement
-        self._driver = engine.dialect.name == "sqlite"
-        if self._driver:
-            compiled = statement.compile(dialect=engine.dialect, column_keys=list(columns))
-            self._sql = compiled.string
-            self._names = tuple(compiled.positiontup or ())
-            self._processors = {
-                name: processor
-                for name, bind in compiled.binds.items()
-                if (processor := bind.type.dialect_impl(engine.dialect).bind_processor(engine.dialect)) is not None
-            }
+        self._prepared = Prepared(engine, statement, columns)
 
     async def rows(self, values: dict[str, Any], *, urgent: bool = False) -> list[tuple[Any, ...]]:
         """Run the statement with ``values`` and commit; the rows it returned."""
-        if not self._driver:
+        prepared = self._prepared
+        if not prepared.on_driver:
             async with write_transaction(self._engine, urgent=urgent, immediate=False) as conn:
-                return [tuple(row) for row in await conn.execute(self._statement, values)]
-        parameters = [self._processors[n](values[n]) if n in self._processors else values[n] for n in self._names]
+                return [tuple(row) for row in await conn.execute(prepared.statement, values)]
 
         def run() -> list[tuple[Any, ...]]:  # in one greenlet: checkout, statement, return to the pool
             pooled = self._engine.sync_engine.raw_connection()
@@ -214,13 +333,11 @@ class OneStatementWrite:
                 level = driver.isolation_level
                 driver.isolation_level = None  # autocommit: the statement commits as it completes
                 try:
-                    return [tuple(row) for row in await_only(driver.execute_fetchall(self._sql, parameters))]
-                except sqlite3.Error as error:
-                    raise DBAPIError.instance(self._sql, parameters, error, sqlite3.Error) from error
+                    return [tuple(row) for row in _DriverUnit(driver).rows(prepared, values)]
                 finally:
                     driver.isolation_level = level
             finally:
-                pooled.close()  # back to the pool (its reset may talk to the driver: still in the greenlet)
+                pooled.close()
 
         async with _writers(self._engine).turn(urgent):
             return await greenlet_spawn(run)

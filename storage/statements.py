@@ -1,20 +1,20 @@
-"""The statements of a question turn's read and write, built once per dialect with bound parameters.
+"""The statements of a question turn's read and write, built and compiled once per engine.
 
 Building a SQLAlchemy statement from ORM attributes (and computing its cache key)
-took longer than running it on SQLite; a statement object reused with new
-parameters skips both (its cache key is memoized, its compiled form cached). What
-they do is :meth:`storage.store.Store.turn_state` and :meth:`~storage.store.Store.save_turn`'s
+took longer than running it on SQLite; each is built once and compiled once
+(:class:`storage.db.Prepared`), and on SQLite runs on the driver without SQLAlchemy's
+adapter between. What they do is :meth:`storage.store.Store.turn_state` and :meth:`~storage.store.Store.save_turn`'s
 business; here they are only built.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, func, insert, outerjoin, select, update
+from sqlalchemy import Integer, and_, bindparam, delete, func, insert, outerjoin, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.db import dialect_insert
+from storage.db import Prepared, dialect_insert
 from storage.models import Chat, InboxItem, Message, User
 from storage.models import Device as DeviceRow
 from storage.models import Pause as PauseRow
@@ -52,17 +52,43 @@ class TurnStatements:
     """Parameters: ``chat_state`` (``key_platform``, ``key_chat_id``, ``key_thread_key``),
     ``window`` (``chat_row_id``, ``conversation``, ``window``), ``take_positions`` (the chat
     row's columns and ``count``), ``touch_user`` (the user row's columns), ``insert_messages``
-    (one dict per message), ``close_receipt`` (``inbox_id``, ``now``)."""
+    (one dict per message, :data:`MESSAGE_INSERT` columns), ``clear_pause`` and ``clear_device``
+    (``chat_row_id``), ``set_pause`` and ``set_device`` (``chat_row_id`` and the row's other
+    columns), ``close_receipt`` (``inbox_id``, ``now``)."""
 
-    chat_state: Any
-    window: Any
-    take_positions: Any
-    touch_user: Any
-    insert_messages: Any
-    close_receipt: Any
+    chat_state: Prepared
+    window: Prepared
+    take_positions: Prepared
+    touch_user: Prepared
+    insert_messages: Prepared
+    clear_pause: Prepared
+    set_pause: Prepared
+    clear_device: Prepared
+    set_device: Prepared
+    close_receipt: Prepared
 
 
-def turn_statements(dialect: str) -> TurnStatements:
+CHAT_INSERT = ("platform", "chat_id", "thread_id", "thread_key", "conversation", "next_position", "created_at")
+USER_INSERT = ("platform", "user_id", "name", "first_seen", "last_seen")
+MESSAGE_INSERT = (
+    "chat_row_id",
+    "conversation",
+    "position",
+    "role",
+    "content",
+    "citations",
+    "image_refs",
+    "user_id",
+    "platform_message_id",
+    "kind",
+    "created_at",
+)
+PAUSE_SET = ("user_id", "question", "options", "state", "asked_message_id", "created_at", "expires_at")
+DEVICE_SET = ("label", "scope", "user_id", "set_at")
+
+
+def turn_statements(engine: AsyncEngine) -> TurnStatements:
+    dialect = engine.dialect.name
     chat_state = (
         select(Chat.id, Chat.conversation, SummaryRow.text, SummaryRow.covered_position, *PAUSE_COLUMNS)
         .add_columns(*DEVICE_COLUMNS)
@@ -103,9 +129,28 @@ def turn_statements(dialect: str) -> TurnStatements:
         index_elements=["platform", "user_id"],
         set_={"name": func.coalesce(user.excluded.name, User.name), "last_seen": user.excluded.last_seen},
     )
+    pause = dialect_insert(dialect, PauseRow)
+    set_pause = pause.on_conflict_do_update(
+        index_elements=["chat_row_id"], set_={name: pause.excluded[name] for name in PAUSE_SET}
+    )
+    device = dialect_insert(dialect, DeviceRow)
+    set_device = device.on_conflict_do_update(
+        index_elements=["chat_row_id"], set_={name: device.excluded[name] for name in DEVICE_SET}
+    )
     close_receipt = (
         update(InboxItem)
         .where(InboxItem.id == bindparam("inbox_id"), InboxItem.done_at.is_(None))
         .values(done_at=bindparam("now"))
     )
-    return TurnStatements(chat_state, window, take_positions, touch_user, insert(Message), close_receipt)
+    return TurnStatements(
+        chat_state=Prepared(engine, chat_state),
+        window=Prepared(engine, window),
+        take_positions=Prepared(engine, take_positions, CHAT_INSERT),
+        touch_user=Prepared(engine, touch_user, USER_INSERT),
+        insert_messages=Prepared(engine, insert(Message), MESSAGE_INSERT),
+        clear_pause=Prepared(engine, delete(PauseRow).where(PauseRow.chat_row_id == bindparam("chat_row_id"))),
+        set_pause=Prepared(engine, set_pause, ("chat_row_id", *PAUSE_SET)),
+        clear_device=Prepared(engine, delete(DeviceRow).where(DeviceRow.chat_row_id == bindparam("chat_row_id"))),
+        set_device=Prepared(engine, set_device, ("chat_row_id", *DEVICE_SET)),
+        close_receipt=Prepared(engine, close_receipt),
+    )

@@ -5,9 +5,11 @@ every query filters by that chat's row, so chats never see each other's state.
 Plain frozen dataclasses cross the boundary; rows and sessions stay in here.
 
 * A question turn is one read and one write: :meth:`Store.turn_state` reads the
-  pending question, the history window and the summary in one transaction;
-  :meth:`Store.save_turn` stores the turn's messages, the change of the pending
-  question and marks the turn's inbox row done (its :class:`Receipt`) in another.
+  pending question, the history window and the summary in one transaction (two
+  statements); :meth:`Store.save_turn` stores the turn's messages, the change of the
+  pending question and marks the turn's inbox row done (its :class:`Receipt`) in one
+  transaction. Both are units of work (:func:`storage.db.run_unit`): on SQLite their
+  compiled statements run on the driver, one round trip each.
   Everything a write needs is computed before it begins, so the one SQLite writer
   is held for a few statements only.
 * Positions order a chat's messages (1, 2, 3, … without gaps, never timestamps):
@@ -39,7 +41,7 @@ from sqlalchemy import ColumnElement, Row, and_, delete, distinct, func, select,
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import forget
-from storage.db import create_engine, dialect_insert, write_transaction
+from storage.db import Unit, create_engine, dialect_insert, run_unit, write_transaction
 from storage.migrations import migrate
 from storage.models import (
     ROLES,
@@ -190,7 +192,7 @@ class Store:
         self._engine = engine
         self._dialect = engine.dialect.name
         self._clock = clock
-        self._turn = turn_statements(self._dialect)
+        self._turn = turn_statements(engine)
 
     @classmethod
     async def open(cls, url: str, *, clock: Clock = utc_now) -> Store:
@@ -216,12 +218,18 @@ class Store:
         conversation, read in one transaction (two statements)."""
         sql = self._turn
         where = {"key_platform": key.platform, "key_chat_id": key.chat_id, "key_thread_key": key.thread_key}
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(sql.chat_state, where)).one_or_none()
-            if row is None:
-                return TurnState(None, (), None)
+
+        def read(unit: Unit) -> tuple[Any, list[Any]]:
+            rows = unit.rows(sql.chat_state, where)
+            if not rows:
+                return None, []
+            [row] = rows
             current = {"chat_row_id": row.id, "conversation": row.conversation, "window": max(window, 0)}
-            messages = (await conn.execute(sql.window, current)).all()
+            return row, unit.rows(sql.window, current)
+
+        row, messages = await run_unit(self._engine, read, write=False)
+        if row is None:
+            return TurnState(None, (), None)
         summary = None if row.text is None else Summary(row.text, row.covered_position)
         pause = None if row.user_id is None else _pause(row)
         device = None if row.device_label is None else _device(row)
@@ -275,28 +283,31 @@ class Store:
         ]
         pause_values = None if isinstance(pause, str) else _pause_values(pause)
         device_values = None if isinstance(device, str) else _device_values(device, now)
-        async with write_transaction(self._engine, immediate=False) as conn:  # it begins with a write
-            chat = (await conn.execute(sql.take_positions, chat_row)).one()
-            first = chat.next_position - count
+
+        def write(unit: Unit) -> int:  # the chat row's first position for these messages
+            [chat] = unit.rows(sql.take_positions, chat_row)  # a write first: SQLite's lock is taken here
+            first: int = chat.next_position - count
             for user_row in user_rows:
-                await conn.execute(sql.touch_user, user_row)
+                unit.rows(sql.touch_user, user_row)
             if rows:
                 placed = [
                     {**row, "chat_row_id": chat.id, "conversation": chat.conversation, "position": first + n}
                     for n, row in enumerate(rows)
                 ]
-                await conn.execute(sql.insert_messages, placed)
+                unit.many(sql.insert_messages, placed)
             if pause == "clear":
-                await conn.execute(delete(PauseRow).where(PauseRow.chat_row_id == chat.id))
+                unit.rows(sql.clear_pause, {"chat_row_id": chat.id})
             elif pause_values is not None:
-                upsert = dialect_insert(self._dialect, PauseRow).values(chat_row_id=chat.id, **pause_values)
-                await conn.execute(upsert.on_conflict_do_update(index_elements=["chat_row_id"], set_=pause_values))
+                unit.rows(sql.set_pause, {"chat_row_id": chat.id, **pause_values})
             if device == "clear":
-                await conn.execute(delete(DeviceRow).where(DeviceRow.chat_row_id == chat.id))
+                unit.rows(sql.clear_device, {"chat_row_id": chat.id})
             elif device_values is not None:
-                await conn.execute(self._upsert_device(chat.id, device_values))
+                unit.rows(sql.set_device, {"chat_row_id": chat.id, **device_values})
             if receipt is not None:
-                await conn.execute(sql.close_receipt, {"inbox_id": receipt.inbox_id, "now": now})
+                unit.rows(sql.close_receipt, {"inbox_id": receipt.inbox_id, "now": now})
+            return first
+
+        first = await run_unit(self._engine, write, write=True)
         if receipt is not None:
             receipt.closed.set()
         return [
@@ -430,8 +441,7 @@ class Store:
         values = _pause_values(pause)
         async with self._write() as conn:
             chat_row_id = await self._ensure_chat(conn, key, self._clock())
-            stmt = dialect_insert(self._dialect, PauseRow).values(chat_row_id=chat_row_id, **values)
-            await conn.execute(stmt.on_conflict_do_update(index_elements=["chat_row_id"], set_=values))
+            await conn.execute(self._turn.set_pause.statement, {"chat_row_id": chat_row_id, **values})
 
     async def pause(self, key: ChatKey, now: datetime | None = None) -> Pause | None:
         """The pending question, or None; an expired one is deleted on the way."""
@@ -513,17 +523,13 @@ class Store:
         values = _device_values(device, now)
         async with self._write() as conn:
             chat_row_id = await self._ensure_chat(conn, key, now)
-            await conn.execute(self._upsert_device(chat_row_id, values))
+            await conn.execute(self._turn.set_device.statement, {"chat_row_id": chat_row_id, **values})
 
     async def clear_device(self, key: ChatKey) -> bool:
         """Forget the chat's device; False if there was none."""
         async with self._write() as conn:
             result = await conn.execute(delete(DeviceRow).where(DeviceRow.chat_row_id == _chat_row_id(key)))
         return result.rowcount > 0
-
-    def _upsert_device(self, chat_row_id: int, values: dict[str, Any]) -> Any:
-        stmt = dialect_insert(self._dialect, DeviceRow).values(chat_row_id=chat_row_id, **values)
-        return stmt.on_conflict_do_update(index_elements=["chat_row_id"], set_=values)
 
     # -- confirmations and forgetting ----------------------------------------------
 

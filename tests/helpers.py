@@ -13,7 +13,7 @@ import pypdfium2 as pdfium
 import pytest
 from fpdf import FPDF
 from fpdf.enums import EncryptionMethod
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from knowledge.embedder import Embedder, Vectors
@@ -174,3 +174,17 @@ async def votes(engine: AsyncEngine, key: ChatKey) -> dict[int, int]:
     )
     async with engine.connect() as conn:
         return {position: int(total) for position, total in (await conn.execute(stmt)).all()}
+
+
+def count_transactions(engine: AsyncEngine) -> list[int]:
+    """A counter (``[n]``) of the transactions run on ``engine`` from now on: every connection
+    taken from its pool (SQLAlchemy's ``checkout`` event). The store runs one transaction per
+    connection it takes, reads and writes alike, through SQLAlchemy or as a unit of work on
+    the driver (``storage.db.run_unit``), so this counts both kinds."""
+    taken = [0]
+
+    def checkout(*_: object) -> None:
+        taken[0] += 1
+
+    event.listen(engine.sync_engine.pool, "checkout", checkout)
+    return taken

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from bot.agent.agent import LlmAgent
 from bot.agent.llm import LlmClient
@@ -23,7 +22,7 @@ from bot.offline.answerer import OfflineAnswerer
 from bot.offline.engine import OfflineEngine
 from bot.runtime.dispatcher import Dispatcher
 from fakes import ScriptedOpenAI, Text
-from helpers import open_kb
+from helpers import count_transactions, open_kb
 from knowledge.embedder import E5Embedder
 from knowledge.service import KnowledgeBase
 from storage.db import database_url
@@ -154,13 +153,13 @@ async def _requests(api: ScriptedOpenAI, count: int) -> None:
 
 
 async def test_an_offline_question_turn_is_two_database_transactions(sample_kb: KnowledgeBase, store: Store) -> None:
-    """Counting rule: every transaction begun on the store's engine (SQLAlchemy's ``begin``
-    event: reads and writes alike) from the moment ``Dispatcher.submit`` has stored the
-    update (the webhook's own transaction, not counted) until the dispatcher is idle and no
-    background summary runs. The turn reads once (pause, window, summary) and writes once
-    (question, answer, inbox row done); the dispatcher neither asks the inbox again nor
-    closes the row a second time. Window 2: from the third turn on, old messages leave the
-    window, and the offline engine (no summaries) must not read them."""
+    """Counting rule: every transaction on the store's engine (``helpers.count_transactions``:
+    reads and writes alike) from the moment ``Dispatcher.submit`` has stored the update (the
+    webhook's own transaction, not counted) until the dispatcher is idle and no background
+    summary runs. The turn reads once (pause, window, summary) and writes once (question,
+    answer, inbox row done); the dispatcher neither asks the inbox again nor closes the row a
+    second time. Window 2: from the third turn on, old messages leave the window, and the
+    offline engine (no summaries) must not read them."""
     conversation = make_conversation(sample_kb, store, window=2)
     dispatcher = Dispatcher(Inbox(store.engine), lease=timedelta(minutes=5))
     answers: list[Reply] = []
@@ -170,8 +169,7 @@ async def test_an_offline_question_turn_is_two_database_transactions(sample_kb: 
         answers.extend([reply async for reply in conversation.handle(message, receipt=receipt)])
 
     dispatcher.register("telegram", process)
-    begun: list[int] = [0]
-    event.listen(store.engine.sync_engine, "begin", lambda _conn: begun.__setitem__(0, begun[0] + 1))
+    begun = count_transactions(store.engine)
     per_turn = []
     for n in range(4):
         assert await dispatcher.submit(ChatKey("telegram", "c1"), f"u{n}", {"text": E013})

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from bot.agent.agent import LlmAgent
 from bot.agent.llm import LlmClient
@@ -26,7 +25,7 @@ from bot.photos.intake import PhotoIntake, PhotoStore
 from bot.photos.vision import PhotoReader
 from bot.runtime.dispatcher import Dispatcher
 from fakes import Calls, ScriptedOpenAI, Text
-from helpers import open_kb
+from helpers import count_transactions, open_kb
 from knowledge.devices import resolve
 from knowledge.embedder import E5Embedder
 from knowledge.models import DocumentInfo
@@ -273,8 +272,7 @@ async def test_a_question_turn_with_a_device_is_still_two_transactions(device_kb
         answers.extend([reply async for reply in conversation.handle(message, receipt=receipt)])
 
     dispatcher.register("telegram", process)
-    begun = [0]
-    event.listen(store.engine.sync_engine, "begin", lambda _conn: begun.__setitem__(0, begun[0] + 1))
+    begun = count_transactions(store.engine)
     per_turn = []
     for n, text in enumerate([E013, "2", E013]):  # asked back, answered (device set), narrowed
         assert await dispatcher.submit(ChatKey("telegram", "c1"), f"u{n}", {"text": text})

@@ -18,9 +18,12 @@ from sqlalchemy.util import greenlet_spawn
 
 from storage.db import (
     OneStatementWrite,
+    Prepared,
+    Unit,
     create_engine,
     database_url,
     dialect_insert,
+    run_unit,
     sqlite_pragma,
     write_transaction,
 )
@@ -172,6 +175,79 @@ async def test_a_failing_one_statement_write_raises_sqlalchemys_error_and_leaves
             assert (await conn.execute(select(func.count()).select_from(InboxItem))).scalar_one() == 0
     finally:
         await engine.dispose()
+
+
+def _unit_statements(engine: AsyncEngine) -> tuple[Prepared, Prepared]:
+    put = Prepared(engine, insert(InboxItem), [*inbox_row("x"), "attempts"])
+    listed = Prepared(engine, select(InboxItem.message_id, InboxItem.lease_until).order_by(InboxItem.message_id))
+    return put, listed
+
+
+async def test_a_unit_of_work_commits_as_a_whole_or_not_at_all(db_url: str) -> None:
+    """A write unit's statements commit together (another engine sees both rows, typed as
+    SQLAlchemy reads them); a unit whose body raises leaves nothing behind; a driver error
+    is SQLAlchemy's ``DBAPIError`` and rolls back the statements before it."""
+    engine, other = create_engine(db_url), create_engine(db_url)
+    try:
+        await migrate(engine)
+        put, _ = _unit_statements(engine)
+
+        def two(unit: Unit) -> None:
+            unit.many(put, [{**inbox_row("1"), "attempts": 0}, {**inbox_row("2"), "attempts": 0}])
+
+        def half(unit: Unit) -> None:
+            unit.rows(put, {**inbox_row("3"), "attempts": 0})
+            raise RuntimeError("the turn failed")
+
+        def clash(unit: Unit) -> None:
+            unit.rows(put, {**inbox_row("4"), "attempts": 0})
+            unit.rows(put, {**inbox_row("1"), "attempts": 0})  # the unique key: the driver refuses
+
+        await run_unit(engine, two, write=True)
+        with pytest.raises(RuntimeError):
+            await run_unit(engine, half, write=True)
+        with pytest.raises(DBAPIError):
+            await run_unit(engine, clash, write=True, urgent=True)
+        rows = await run_unit(other, lambda unit: unit.rows(_unit_statements(other)[1], {}), write=False)
+        assert [(r.message_id, r.lease_until) for r in rows] == [("1", T0), ("2", T0)]
+    finally:
+        await engine.dispose()
+        await other.dispose()
+
+
+async def test_a_read_unit_on_sqlite_sees_one_snapshot(sqlite_url: str) -> None:
+    """A commit made between a read unit's statements is not seen by the later ones (on
+    PostgreSQL the transaction is READ COMMITTED, its default)."""
+    engine, other = create_engine(sqlite_url), create_engine(sqlite_url)
+    try:
+        await migrate(engine)
+        put, listed = _unit_statements(engine)
+        await run_unit(engine, lambda unit: unit.rows(put, {**inbox_row("1"), "attempts": 0}), write=True)
+        committed = threading.Event()
+
+        def commit_elsewhere() -> None:
+            async def write() -> None:
+                async with write_transaction(other) as conn:
+                    await conn.execute(insert(InboxItem).values(**inbox_row("2")))
+
+            asyncio.run_coroutine_threadsafe(write(), loop).result(timeout=10)
+            committed.set()
+
+        def read(unit: Unit) -> tuple[int, int]:
+            first = len(unit.rows(listed, {}))
+            runner = threading.Thread(target=commit_elsewhere)
+            runner.start()
+            while not committed.is_set():  # the loop runs the other engine's write meanwhile
+                unit.rows(listed, {})  # each a round trip, letting the loop run
+            runner.join()
+            return first, len(unit.rows(listed, {}))
+
+        loop = asyncio.get_running_loop()
+        assert await run_unit(engine, read, write=False) == (1, 1)
+        assert len(await run_unit(engine, lambda unit: unit.rows(listed, {}), write=False)) == 2
+    finally:
+        await engine.dispose()
+        await other.dispose()
 
 
 async def test_two_processes_open_a_new_file_at_once(db_url: str) -> None:
