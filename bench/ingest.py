@@ -46,7 +46,7 @@ from _common import (
 from knowledge.catalog import load_catalog
 from knowledge.embedder import Embedder, Vectors
 from knowledge.errors import DocumentUnreadable
-from knowledge.indexer import EMBED_BATCH, SourceFile, collect, embed_passages, embedding_text
+from knowledge.indexer import EMBED_BATCH, SourceFile, collect, embed_passages, embedding_texts
 from knowledge.ingest import parse_document
 from knowledge.service import KnowledgeBase
 
@@ -132,7 +132,7 @@ def parse_files(files: list[SourceFile]) -> list[ParsedFile]:
             doc = parse_document(source.path, source.name, catalogs[source.root].get(source.name))
         except DocumentUnreadable:
             continue
-        texts = [embedding_text(doc.info.title, c.section, c.text) for c in doc.chunks]
+        texts = [text for c in doc.chunks for text in embedding_texts(c.section, c.text)]
         parsed.append(ParsedFile(source.name, doc.info.pages, time.perf_counter() - started, texts))
     return parsed
 

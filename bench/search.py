@@ -409,6 +409,11 @@ def build_synthetic(
                 "text": texts,
                 "terms": terms,
                 "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim),
+                # one window per synthetic chunk: its own vector
+                "windows": pa.ListArray.from_arrays(
+                    pa.array(np.arange(count + 1, dtype=np.int32)),
+                    pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim),
+                ),
             },
             schema=index.chunk_schema(dim),
         )

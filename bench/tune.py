@@ -48,7 +48,10 @@ ROUNDS = 3
 # A weight moves only when the tune split's objective gains at least this much (two of
 # its 430 questions): smaller gains are noise, and did not carry over to the other sets.
 MIN_GAIN = 0.005
-FLAG_BUDGET = 0.05  # answerable questions the verdict may call "not in the manuals" on the tune split
+# Answerable questions the verdict may call "not in the manuals" on the tune split. Real
+# questions are flagged two to three times as often as generated ones at the same threshold
+# (at a 5 % budget: qa-dev 8.6 %, qa-extra 9.4 %, blind 1 15.7 %), so the budget is 2.5 %.
+FLAG_BUDGET = 0.025
 GRID: dict[str, tuple[float, ...]] = {
     "lexical": (0.55, 0.65, 0.75, 0.85, 0.9),
     "candidates": (40, 60, 100),

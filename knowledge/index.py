@@ -4,7 +4,7 @@ Layout under the LanceDB URI (a folder under ``NIK_DATA_DIR`` by default, or obj
 storage):
 
 * ``chunks_v{N}`` — one row per chunk: citation fields, raw text, analysed ``terms``
-  (native FTS index) and ``vector``.
+  (native FTS index), its windows' vectors (``windows``) and their mean (``vector``).
 * ``pages_v{N}`` — one row per page, for ``page()`` and ``full_document()``.
 * ``index_state`` — one row per completed build. The newest row *is* the index.
 
@@ -60,7 +60,8 @@ def chunk_schema(dim: int) -> pa.Schema:
             ("language", pa.string()),
             ("text", pa.string()),
             ("terms", pa.string()),
-            ("vector", pa.list_(pa.float32(), dim)),
+            ("vector", pa.list_(pa.float32(), dim)),  # the mean of ``windows``, normalised
+            ("windows", pa.list_(pa.list_(pa.float32(), dim))),  # one vector per window of lines
         ]
     )
 

@@ -36,9 +36,11 @@ from knowledge.text import field_terms
 Progress = Callable[[IndexProgress], None]
 EMBED_BATCH = 32
 ANN_MIN_ROWS = 20_000
+WINDOW_CHARS = 160  # a window's least length: two or three lines, one table row with its neighbours
 # Bump when text extraction, chunking or analysis changes: every manual is then
 # re-indexed by the next `nik index` after an upgrade, without --rebuild.
-PIPELINE_VERSION = "5"  # 3: bit/hex terms, one line of terms per field; 5: CamelCase words, turned text
+# 3: bit/hex terms, one line of terms per field; 5: CamelCase words, turned text; 6: window vectors
+PIPELINE_VERSION = "6"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +183,7 @@ class Indexer:
 
     def _add(self, parsed: ParsedDocument, chunks: Table, pages: Table) -> None:
         docs = parsed.chunks
-        vectors = self._vectors(parsed)
+        vectors, windows_of = self._vectors(parsed)
         title = parsed.info.title
         rows = {
             "file": [c.file for c in docs],
@@ -193,6 +195,7 @@ class Indexer:
             "text": [c.text for c in docs],
             "terms": [field_terms(parsed.descriptor, c.section, c.text, c.language) for c in docs],
             "vector": list(vectors),
+            "windows": [list(w) for w in windows_of],
         }
         if docs:
             chunks.add(pa.Table.from_pydict(rows, schema=index.chunk_schema(self._embedder.dim)))
@@ -203,23 +206,28 @@ class Indexer:
         }
         pages.add(pa.Table.from_pydict(page_rows, schema=index.PAGE_SCHEMA))
 
-    def _vectors(self, parsed: ParsedDocument) -> Vectors:
-        texts = [embedding_text(parsed.info.title, c.section, c.text) for c in parsed.chunks]
+    def _vectors(self, parsed: ParsedDocument) -> tuple[Vectors, list[Vectors]]:
+        """Each chunk's vector and its windows' vectors (:func:`chunk_vectors`); the window
+        vectors are cached by the exact texts embedded."""
+        per_chunk = [embedding_texts(c.section, c.text) for c in parsed.chunks]
+        texts = [text for texts in per_chunk for text in texts]
         digest = hashlib.sha256(self._embedder.name.encode())
         for text in texts:
             digest.update(b"\0" + text.encode())
         key = digest.hexdigest()[:32]
         cache = self._data_dir / "cache" / "vectors" / f"{key}.npy"
+        vectors: Vectors | None = None
         if cache.is_file():
             cached = np.load(cache)
             if cached.shape == (len(texts), self._embedder.dim):
-                return np.asarray(cached, dtype=np.float32)
-        vectors = embed_passages(self._embedder, texts)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache.with_suffix(".tmp.npy")
-        np.save(temporary, vectors)
-        temporary.replace(cache)
-        return vectors
+                vectors = np.asarray(cached, dtype=np.float32)
+        if vectors is None:
+            vectors = embed_passages(self._embedder, texts)
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            temporary = cache.with_suffix(".tmp.npy")
+            np.save(temporary, vectors)
+            temporary.replace(cache)
+        return chunk_vectors(vectors, [len(t) for t in per_chunk])
 
     @staticmethod
     def _report(
@@ -291,7 +299,43 @@ def embed_passages(embedder: Embedder, texts: Sequence[str], batch: int = EMBED_
     return vectors[[row[text] for text in texts]]
 
 
-def embedding_text(title: str, section: str, text: str) -> str:
-    """What the embedder sees for a chunk: where it stands, then what it says."""
-    head = f"{title} – {section}" if section else title
-    return f"{head}\n{text}"
+def windows(text: str, size: int = WINDOW_CHARS) -> list[str]:
+    """A chunk's lines in runs of at least ``size`` characters; a last run shorter than
+    half of that joins the one before it."""
+    runs: list[list[str]] = []
+    current: list[str] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        current.append(line)
+        if sum(len(part) for part in current) >= size:
+            runs.append(current)
+            current = []
+    if current:
+        if runs and sum(len(part) for part in current) < size // 2:
+            runs[-1].extend(current)
+        else:
+            runs.append(current)
+    return ["\n".join(run) for run in runs] or [text]
+
+
+def embedding_texts(section: str, text: str) -> list[str]:
+    """What the embedder sees for a chunk: each window of its lines under its section heading.
+
+    A chunk's vector is only as sharp as the topic it covers: a 900-character chunk of
+    a register table or an error list holds a dozen topics, and one question asks for
+    one of them. A window of two or three lines holds one (docs/retrieval.md)."""
+    return [f"{section}\n{window}" if section else window for window in windows(text)]
+
+
+def chunk_vectors(vectors: Vectors, counts: Sequence[int]) -> tuple[Vectors, list[Vectors]]:
+    """Per chunk, the normalised mean of its ``counts[i]`` window vectors (the vector the
+    ANN index and the candidate search use) and the window vectors themselves (a chunk is
+    as close to a question as its closest window)."""
+    if not counts:
+        return np.zeros((0, vectors.shape[1]), dtype=np.float32), []
+    ends = np.cumsum(counts)
+    parts = np.split(vectors, ends[:-1])
+    means = np.stack([part.mean(axis=0) for part in parts]).astype(np.float32)
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    return means, parts

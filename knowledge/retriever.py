@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 import numpy as np
+import pyarrow as pa
 from lancedb.query import LanceVectorQueryBuilder
 from lancedb.table import Table
 
@@ -61,8 +62,8 @@ _CONTENTS_LINE = re.compile(r"[.…·](?: ?[.…·]){3,}\s*-?\s*\d+\s*-?\s*$")
 TYPO_MIN = 5  # shorter words are not respelled: too many real words lie one swap apart
 COVER_CHARS = 300  # the opening of a manual's first page, where it names its products
 _COLUMNS = ["file", "title", "page", "ordinal", "section", "text", "terms"]
-_FTS_COLUMNS = [*_COLUMNS, "vector", "_score"]
-_VECTOR_COLUMNS = [*_COLUMNS, "vector", "_distance"]
+_FTS_COLUMNS = [*_COLUMNS, "windows", "_score"]
+_VECTOR_COLUMNS = [*_COLUMNS, "windows", "_distance"]
 # Chosen by bench/tune.py (coordinate ascent on the generated tune split, 429
 # questions; reported on its held-out split, qa-dev and qa-extra): see docs/retrieval.md.
 LEXICAL_SHARE = 0.75
@@ -121,14 +122,14 @@ class Calibration:
 CALIBRATIONS = {
     "e5-small": Calibration(
         (
-            ("topic_coverage", 0.0189),
-            ("closest", 28.0012),
-            ("code_missing", -3.8795),
-            ("code_found", 0.2632),
-            ("absent", -4.28),
+            ("topic_coverage", -0.0869),
+            ("closest", 28.0562),  # the closest window's cosine
+            ("code_missing", 0.0),
+            ("code_found", 0.2799),
+            ("absent", -4.4033),
         ),
-        intercept=-19.5421,
-        threshold=1.0,
+        intercept=-19.9396,
+        threshold=0.75,
     ),
 }
 LEXICAL_CALIBRATION = Calibration(
@@ -279,8 +280,8 @@ class Retriever:
         if plan.files is not None and not plan.files:
             return Pool([], [])  # no manual is in scope
         where = _in_filter(plan.files)
-        fts = self._fts(chunks, plan.terms, where, depth) if mode != "vector" else []
-        vec = self._vector(chunks, plan.vector, where, depth) if mode != "fts" else []
+        fts = _with_closest(self._fts(chunks, plan.terms, where, depth), plan.vector) if mode != "vector" else []
+        vec = _with_closest(self._vector(chunks, plan.vector, where, depth), plan.vector) if mode != "fts" else []
         return Pool(fts, vec)
 
     def rank(self, state: IndexState, plan: Plan, pool: Pool, k: int, mode: Mode, ranking: Ranking) -> SearchResult:
@@ -322,15 +323,15 @@ class Retriever:
             self._brands = (version, brands)
         return self._brands[1]
 
-    def _fts(self, chunks: Table, terms: list[str], where: str | None, depth: int) -> list[dict[str, object]]:
+    def _fts(self, chunks: Table, terms: list[str], where: str | None, depth: int) -> pa.Table | None:
         if not terms:
-            return []
+            return None
         search = chunks.search(" ".join(terms), query_type="fts", fts_columns="terms").select(_FTS_COLUMNS)
         if where:
             search = search.where(where, prefilter=True)
-        return list(search.limit(depth).to_list())
+        return search.limit(depth).to_arrow()
 
-    def _vector(self, chunks: Table, vector: Vectors, where: str | None, depth: int) -> list[dict[str, object]]:
+    def _vector(self, chunks: Table, vector: Vectors, where: str | None, depth: int) -> pa.Table:
         search = chunks.search(vector, vector_column_name="vector")
         assert isinstance(search, LanceVectorQueryBuilder)
         # refine_factor re-scores ANN hits exactly (recall 0.67 → 0.97 at 100k chunks);
@@ -338,7 +339,7 @@ class Retriever:
         search = search.distance_type("cosine").refine_factor(10).select(_VECTOR_COLUMNS)
         if where:
             search = search.where(where, prefilter=True)
-        return list(search.limit(depth).to_list())
+        return search.limit(depth).to_arrow()
 
     def _rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
         head = passages[:30]
@@ -433,8 +434,8 @@ def _fuse(
 ) -> list[Candidate]:
     """Union of both candidate lists, scored with everything known about each:
     BM25 relative to the best BM25, and cosine (computed for every candidate from
-    its stored vector) relative to the candidates' spread; plus the bonus of a
-    manual the question names."""
+    its stored window vectors: the closest window) relative to the candidates' spread;
+    plus the bonus of a manual the question names."""
     found: dict[tuple[str, int, int], Candidate] = {}
     for row in fts:
         found[_key(row)] = Candidate(_key(row), row, bm25=float(row["_score"]))  # type: ignore[arg-type]
@@ -442,8 +443,7 @@ def _fuse(
         found.setdefault(_key(row), Candidate(_key(row), row))
     if not found:
         return []
-    query = plan.vector
-    cosines = {key: float(np.dot(np.asarray(c.row["vector"], dtype=np.float32), query)) for key, c in found.items()}
+    cosines = {key: float(c.row["closest"]) for key, c in found.items()}  # type: ignore[arg-type]
     top_bm25 = max((c.bm25 for c in found.values()), default=0.0) or 1.0
     high = max(cosines.values())
     low = min(cosines.values())
@@ -467,6 +467,23 @@ def _fuse(
         c = replace(c, cosine=cosines[c.key], row_share=row_share, heading_share=heading_share)
         scored.append(replace(c, score=score(c)))
     return sorted(scored, key=lambda c: c.score, reverse=True)
+
+
+def _with_closest(found: pa.Table | None, query: Vectors) -> list[dict[str, object]]:
+    """Candidate rows, each with its cosine to the question as ``closest``: that of its
+    closest window of lines (computed on the Arrow buffers: the window vectors never
+    become Python lists)."""
+    if found is None or found.num_rows == 0:
+        return []
+    windows = found.column("windows").combine_chunks()
+    offsets = windows.offsets.to_numpy()
+    flat = windows.values.values.to_numpy(zero_copy_only=False).reshape(-1, len(query))
+    cosines = flat @ query
+    closest = np.maximum.reduceat(cosines, offsets[:-1]) if len(cosines) else np.zeros(found.num_rows)
+    rows = found.drop_columns(["windows"]).to_pylist()
+    for row, cosine in zip(rows, closest.tolist(), strict=True):
+        row["closest"] = cosine
+    return rows
 
 
 def _fields(row: dict[str, object]) -> tuple[set[str], set[str], list[set[str]]]:

@@ -9,7 +9,7 @@ import numpy as np
 
 from helpers import SAMPLE_NAME, HashEmbedder
 from knowledge.embedder import E5Embedder, Vectors
-from knowledge.indexer import embed_passages, embedding_text
+from knowledge.indexer import embed_passages, embedding_texts
 from knowledge.ingest import parse_document
 
 
@@ -39,7 +39,7 @@ def test_each_distinct_text_is_embedded_once_and_the_order_kept() -> None:
 def test_e5_vectors_of_the_batched_path_equal_one_text_at_a_time(embedder: E5Embedder, sample_pdf: Path) -> None:
     doc = parse_document(sample_pdf, SAMPLE_NAME)
     chunks = doc.chunks[:: max(len(doc.chunks) // 6, 1)][:6]
-    texts = [embedding_text(doc.info.title, c.section, c.text) for c in chunks]
+    texts = [embedding_texts(c.section, c.text)[0] for c in chunks]
     assert len(set(texts)) == len(texts) >= 4, "the sample manual should give distinct real chunk texts"
     # Mixed lengths and repeats, in batches that group a long text with short ones.
     shuffled = [texts[i] for i in (3, 0, 3, 5, 1, 0, 4, 2)] + ["Schutzart IP65"]

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from helpers import (
@@ -25,6 +26,7 @@ from helpers import (
 from knowledge.embedder import E5Embedder
 from knowledge.errors import CatalogInvalid, EmbedderMismatch, IndexBusy, ManualsNotFound
 from knowledge.index import exclusive_build
+from knowledge.indexer import embedding_texts, windows
 from knowledge.ingest import parse_document
 from knowledge.models import IndexProgress
 from knowledge.service import KnowledgeBase
@@ -96,6 +98,30 @@ def test_chunk_count_adds_up(sample_kb: KnowledgeBase, manuals: Path) -> None:
     notes_chunks = len(parse_document(manuals / "notes.md", "notes.md").chunks)
     assert after.chunks == before.chunks + notes_chunks
     assert after.pages == before.pages + 1
+
+
+def test_each_chunk_keeps_its_windows_vectors_and_their_mean(sample_kb: KnowledgeBase) -> None:
+    """A chunk's ``windows`` has one vector per window of its lines (``embedding_texts``);
+    ``vector``, which the candidate search and the ANN index use, is their mean, normalised."""
+    rows = sample_kb.chunks_table().search().select(["section", "text", "vector", "windows"]).limit(1000).to_list()
+    assert rows
+    several = 0
+    for row in rows:
+        windows = np.asarray(row["windows"], dtype=np.float32)
+        assert windows.shape == (len(embedding_texts(row["section"], row["text"])), E5Embedder.DIM)
+        mean = windows.mean(axis=0)
+        assert np.allclose(np.asarray(row["vector"]), mean / np.linalg.norm(mean), atol=1e-5)
+        several += len(windows) > 1
+    assert several > len(rows) // 2  # most chunks hold several topics
+
+
+def test_windows_are_runs_of_lines_of_a_least_length() -> None:
+    text = "\n".join(["E001 | Netzspannung zu hoch", "", "E002 | Netzspannung zu niedrig", "E003 | Frequenz", "ok"])
+    first, tail = "E001 | Netzspannung zu hoch\nE002 | Netzspannung zu niedrig", "E003 | Frequenz\nok"
+    assert windows(text, size=30) == [first, tail]  # the tail is at least half of 30: a window of its own
+    assert windows(text, size=40) == [f"{first}\n{tail}"]  # shorter than half of 40: joins the one before
+    assert windows("Lüfter", size=160) == ["Lüfter"]
+    assert embedding_texts("Fehlercodes", "E001 | Netzspannung zu hoch") == ["Fehlercodes\nE001 | Netzspannung zu hoch"]
 
 
 def test_unchanged_manuals_are_copied_not_embedded_again(sample_kb: KnowledgeBase, kb_dir: Path, manuals: Path) -> None:

@@ -105,6 +105,27 @@ def test_the_absent_signal_is_the_share_of_the_topic_no_manual_contains(sample_k
     assert result.confident is False and "no manual in scope" in result.reason
 
 
+def test_a_candidate_is_as_close_as_its_closest_window(sample_kb: KnowledgeBase) -> None:
+    """Both candidate lists carry, per chunk, the cosine of the window of lines closest to
+    the question (what the fusion ranks by), not that of the chunk's mean vector (which the
+    candidate search uses)."""
+    retriever, state, chunks = sample_kb.retriever, sample_kb.state(), sample_kb.chunks_table()
+    plan = retriever.plan(state, "Was bedeutet Fehler E013?", chunks=chunks)
+    pool = retriever.pool(chunks, plan, "hybrid", 10)
+    stored = {
+        (r["file"], r["page"], r["ordinal"]): r
+        for r in chunks.search().select(["file", "page", "ordinal", "vector", "windows"]).limit(1000).to_list()
+    }
+    assert pool.fts and pool.vec
+    gaps = []
+    for row in [*pool.fts, *pool.vec]:
+        own = stored[(row["file"], row["page"], row["ordinal"])]
+        windows = np.asarray(own["windows"], dtype=np.float32) @ plan.vector
+        assert row["closest"] == pytest.approx(float(windows.max()), abs=1e-5)
+        gaps.append(row["closest"] - float(np.asarray(own["vector"], dtype=np.float32) @ plan.vector))
+    assert max(abs(gap) for gap in gaps) > 0.01
+
+
 def test_product_filter_on_the_sample(sample_kb: KnowledgeBase) -> None:
     assert hits(sample_kb.search("E013", product="SF-6000TL"))[0] == (SAMPLE_NAME, 8)  # from catalog.toml
     other = sample_kb.search("E013", product="Growatt")
