@@ -62,8 +62,8 @@ _CONTENTS_LINE = re.compile(r"[.…·](?: ?[.…·]){3,}\s*-?\s*\d+\s*-?\s*$")
 TYPO_MIN = 5  # shorter words are not respelled: too many real words lie one swap apart
 COVER_CHARS = 300  # the opening of a manual's first page, where it names its products
 _COLUMNS = ["file", "title", "page", "ordinal", "section", "text", "terms"]
-_FTS_COLUMNS = [*_COLUMNS, "windows", "_score"]
-_VECTOR_COLUMNS = [*_COLUMNS, "windows", "_distance"]
+_FTS_COLUMNS = [*_COLUMNS, "_score"]
+_VECTOR_COLUMNS = [*_COLUMNS, "_distance"]
 # Chosen by bench/tune.py (coordinate ascent on the generated tune split, 429
 # questions; reported on its held-out split, qa-dev and qa-extra): see docs/retrieval.md.
 LEXICAL_SHARE = 0.75
@@ -280,9 +280,11 @@ class Retriever:
         if plan.files is not None and not plan.files:
             return Pool([], [])  # no manual is in scope
         where = _in_filter(plan.files)
-        fts = _with_closest(self._fts(chunks, plan.terms, where, depth), plan.vector) if mode != "vector" else []
-        vec = _with_closest(self._vector(chunks, plan.vector, where, depth), plan.vector) if mode != "fts" else []
-        return Pool(fts, vec)
+        # an index built before window vectors (until the next `nik index`) has only ``vector``
+        dense = "windows" if "windows" in chunks.schema.names else "vector"
+        fts = self._fts(chunks, plan.terms, where, depth, dense) if mode != "vector" else None
+        vec = self._vector(chunks, plan.vector, where, depth, dense) if mode != "fts" else None
+        return Pool(_with_closest(fts, plan.vector, dense), _with_closest(vec, plan.vector, dense))
 
     def rank(self, state: IndexState, plan: Plan, pool: Pool, k: int, mode: Mode, ranking: Ranking) -> SearchResult:
         if plan.files is not None and not plan.files:
@@ -323,20 +325,20 @@ class Retriever:
             self._brands = (version, brands)
         return self._brands[1]
 
-    def _fts(self, chunks: Table, terms: list[str], where: str | None, depth: int) -> pa.Table | None:
+    def _fts(self, chunks: Table, terms: list[str], where: str | None, depth: int, dense: str) -> pa.Table | None:
         if not terms:
             return None
-        search = chunks.search(" ".join(terms), query_type="fts", fts_columns="terms").select(_FTS_COLUMNS)
+        search = chunks.search(" ".join(terms), query_type="fts", fts_columns="terms").select([*_FTS_COLUMNS, dense])
         if where:
             search = search.where(where, prefilter=True)
         return search.limit(depth).to_arrow()
 
-    def _vector(self, chunks: Table, vector: Vectors, where: str | None, depth: int) -> pa.Table:
+    def _vector(self, chunks: Table, vector: Vectors, where: str | None, depth: int, dense: str) -> pa.Table:
         search = chunks.search(vector, vector_column_name="vector")
         assert isinstance(search, LanceVectorQueryBuilder)
         # refine_factor re-scores ANN hits exactly (recall 0.67 → 0.97 at 100k chunks);
         # without an ANN index the search is exact anyway.
-        search = search.distance_type("cosine").refine_factor(10).select(_VECTOR_COLUMNS)
+        search = search.distance_type("cosine").refine_factor(10).select([*_VECTOR_COLUMNS, dense])
         if where:
             search = search.where(where, prefilter=True)
         return search.limit(depth).to_arrow()
@@ -469,18 +471,20 @@ def _fuse(
     return sorted(scored, key=lambda c: c.score, reverse=True)
 
 
-def _with_closest(found: pa.Table | None, query: Vectors) -> list[dict[str, object]]:
+def _with_closest(found: pa.Table | None, query: Vectors, dense: str = "windows") -> list[dict[str, object]]:
     """Candidate rows, each with its cosine to the question as ``closest``: that of its
     closest window of lines (computed on the Arrow buffers: the window vectors never
-    become Python lists)."""
+    become Python lists). ``dense="vector"``: an index without windows, the chunk's vector."""
     if found is None or found.num_rows == 0:
         return []
-    windows = found.column("windows").combine_chunks()
-    offsets = windows.offsets.to_numpy()
-    flat = windows.values.values.to_numpy(zero_copy_only=False).reshape(-1, len(query))
-    cosines = flat @ query
-    closest = np.maximum.reduceat(cosines, offsets[:-1]) if len(cosines) else np.zeros(found.num_rows)
-    rows = found.drop_columns(["windows"]).to_pylist()
+    column = found.column(dense).combine_chunks()
+    if dense == "vector":
+        closest = column.values.to_numpy(zero_copy_only=False).reshape(-1, len(query)) @ query
+    else:  # every chunk has at least one window (``indexer.windows``)
+        offsets = column.offsets.to_numpy()
+        cosines = column.values.values.to_numpy(zero_copy_only=False).reshape(-1, len(query)) @ query
+        closest = np.maximum.reduceat(cosines, offsets[:-1])
+    rows = found.drop_columns([dense]).to_pylist()
     for row, cosine in zip(rows, closest.tolist(), strict=True):
         row["closest"] = cosine
     return rows

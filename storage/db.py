@@ -197,9 +197,8 @@ class Prepared:
             for name, bind in compiled.binds.items()
             if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         }
-        self._fixed = {
-            name: bind.value for name, bind in compiled.binds.items() if not bind.required
-        }  # LIMIT's OFFSET 0
+        # values the statement carries itself, such as the OFFSET 0 of SQLite's LIMIT
+        self._fixed = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
         returned = list(getattr(statement, "exported_columns", ()))
         self._results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in returned)
         self._row: Callable[..., Any] = namedtuple("Row", [c.key for c in returned], rename=True)  # type: ignore[misc]
@@ -233,7 +232,8 @@ async def run_unit(engine: AsyncEngine, body: Callable[[Unit], T], *, write: boo
     ``write=True``: on SQLite it queues with this process's writers (:func:`write_transaction`)
     and, as its first statement should write, takes SQLite's lock there (``busy_timeout``).
     ``write=False``: reads only (on SQLite a deferred ``BEGIN``: one snapshot, never the
-    write lock; elsewhere the dialect's default isolation). A driver error is raised as SQLAlchemy's ``DBAPIError``."""
+    write lock; elsewhere the dialect's default isolation). A driver error is raised as
+    SQLAlchemy's ``DBAPIError``."""
     if engine.dialect.name != "sqlite":
         async with engine.begin() if write else engine.connect() as conn:
             return await conn.run_sync(lambda sync: body(_ConnectionUnit(sync)))

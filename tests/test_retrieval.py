@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from helpers import SAMPLE_NAME, open_kb, write_pdf
 from knowledge.embedder import E5Embedder
 from knowledge.models import SearchResult
+from knowledge.retriever import _with_closest
 from knowledge.service import KnowledgeBase
 
 GROWATT = "Growatt_MIC600TL-X_MAN-DE.pdf"
@@ -124,6 +126,25 @@ def test_a_candidate_is_as_close_as_its_closest_window(sample_kb: KnowledgeBase)
         assert row["closest"] == pytest.approx(float(windows.max()), abs=1e-5)
         gaps.append(row["closest"] - float(np.asarray(own["vector"], dtype=np.float32) @ plan.vector))
     assert max(abs(gap) for gap in gaps) > 0.01
+
+
+def test_an_index_without_window_vectors_is_ranked_by_its_chunk_vectors() -> None:
+    """Until the next ``nik index`` after the upgrade, an index of the earlier pipeline has
+    only the chunk's ``vector``: its candidates are as close as that vector."""
+    query = np.array([1.0, 0.0], dtype=np.float32)
+    dim = pa.list_(pa.float32(), 2)
+    old = pa.table({"file": ["a.pdf", "b.pdf"], "vector": pa.array([[0.6, 0.8], [1.0, 0.0]], type=dim)})
+    new = pa.table(
+        {"file": ["a.pdf", "b.pdf"], "windows": pa.array([[[0.0, 1.0], [0.8, 0.6]], [[0.6, 0.8]]], type=pa.list_(dim))}
+    )
+    assert [(r["file"], round(float(r["closest"]), 3)) for r in _with_closest(old, query, "vector")] == [
+        ("a.pdf", 0.6),
+        ("b.pdf", 1.0),
+    ]
+    assert [(r["file"], round(float(r["closest"]), 3)) for r in _with_closest(new, query)] == [
+        ("a.pdf", 0.8),
+        ("b.pdf", 0.6),
+    ]
 
 
 def test_product_filter_on_the_sample(sample_kb: KnowledgeBase) -> None:
