@@ -210,7 +210,7 @@ class Indexer:
         """Each chunk's vector and its windows' vectors (:func:`chunk_vectors`); the window
         vectors are cached by the exact texts embedded."""
         per_chunk = [embedding_texts(c.section, c.text) for c in parsed.chunks]
-        texts = [text for texts in per_chunk for text in texts]
+        texts = [text for group in per_chunk for text in group]
         digest = hashlib.sha256(self._embedder.name.encode())
         for text in texts:
             digest.update(b"\0" + text.encode())

@@ -243,13 +243,17 @@ async def run_unit(engine: AsyncEngine, body: Callable[[Unit], T], *, write: boo
         return await greenlet_spawn(_on_driver, engine, body, None)
 
 
-def _on_driver(engine: AsyncEngine, body: Callable[[Unit], T], begin: str | None) -> T:
+def _on_driver(engine: AsyncEngine, body: Callable[[Unit], T], begin: str | None, autocommit: bool = False) -> T:
     """``body`` on a pooled SQLite connection's driver; checkout, commit and the return to the
-    pool all in this greenlet, so a cancelled caller cannot leave a transaction open."""
+    pool all in this greenlet, so a cancelled caller cannot leave a transaction open.
+    ``autocommit``: each statement commits as it completes (the connection's mode is restored)."""
     pooled = engine.sync_engine.raw_connection()
     try:
         driver = pooled.driver_connection
         assert driver is not None  # a checked-out connection has its driver's
+        level = driver.isolation_level
+        if autocommit:
+            driver.isolation_level = None
         try:
             if begin is not None:  # else sqlite3 begins before the first write
                 _driver_call(begin, [], driver.execute(begin))
@@ -261,6 +265,9 @@ def _on_driver(engine: AsyncEngine, body: Callable[[Unit], T], begin: str | None
             if driver.in_transaction:
                 await_only(driver.rollback())
             raise
+        finally:
+            if autocommit:
+                driver.isolation_level = level
     finally:
         pooled.close()  # back to the pool (its reset may talk to the driver: still in the greenlet)
 
@@ -325,22 +332,11 @@ class OneStatementWrite:
             async with write_transaction(self._engine, urgent=urgent, immediate=False) as conn:
                 return [tuple(row) for row in await conn.execute(prepared.statement, values)]
 
-        def run() -> list[tuple[Any, ...]]:  # in one greenlet: checkout, statement, return to the pool
-            pooled = self._engine.sync_engine.raw_connection()
-            try:
-                driver = pooled.driver_connection
-                assert driver is not None  # a checked-out connection has its driver's
-                level = driver.isolation_level
-                driver.isolation_level = None  # autocommit: the statement commits as it completes
-                try:
-                    return [tuple(row) for row in _DriverUnit(driver).rows(prepared, values)]
-                finally:
-                    driver.isolation_level = level
-            finally:
-                pooled.close()
+        def one(unit: Unit) -> list[tuple[Any, ...]]:
+            return [tuple(row) for row in unit.rows(prepared, values)]
 
         async with _writers(self._engine).turn(urgent):
-            return await greenlet_spawn(run)
+            return await greenlet_spawn(_on_driver, self._engine, one, None, True)
 
 
 def _writers(engine: AsyncEngine) -> _Writers:
