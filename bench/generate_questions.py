@@ -51,6 +51,9 @@ from knowledge.text import fold
 SEED = 11
 GROUP_PAGES = 1  # pages per split group
 HELDOUT_SHARE = 0.45
+# Draws (seeds) of the tune split: one draw's 430 questions left weights a question or two
+# apart from each other; four give ~1 560 (pages stay in their split whatever the seed).
+TUNE_DRAWS = 4
 PER_MANUAL = 25  # answerable questions per manual at most
 PER_CLASS_MANUAL = 10  # ... and per class within a manual
 UNANSWERABLE_SHARE = 0.14
@@ -921,7 +924,26 @@ def unanswerable(manuals: Sequence[Manual], count: int, rng: random.Random) -> l
 
 
 def generate(manuals: Sequence[Manual], seed: int = SEED) -> dict[str, list[dict[str, object]]]:
-    """Both splits, record dicts in file order, from parsed manuals (``load_manuals``)."""
+    """Both splits, record dicts in file order, from parsed manuals (``load_manuals``): the
+    held-out split drawn with ``seed``, the tune split with ``seed`` and the next
+    ``TUNE_DRAWS - 1`` seeds (other rows and phrasings of the same pages), so that the
+    weights are chosen on more questions than one draw gives."""
+    draws = [draw(manuals, seed + n) for n in range(TUNE_DRAWS)]
+    seen: set[str] = set()
+    splits: dict[str, list[dict[str, object]]] = {"tune": [], "heldout": draws[0]["heldout"]}
+    for drawn in draws:
+        for record in drawn["tune"]:
+            if fold(str(record["question"])) not in seen:
+                seen.add(fold(str(record["question"])))
+                splits["tune"].append(record)
+    for split, records in splits.items():
+        for number, record in enumerate(records, start=1):
+            record["id"] = f"{'t' if split == 'tune' else 'h'}{number:03d}"
+    return splits
+
+
+def draw(manuals: Sequence[Manual], seed: int) -> dict[str, list[dict[str, object]]]:
+    """One draw of both splits with ``seed``."""
     rng = random.Random(seed)
     items = answerable(manuals, rng)
     items += unanswerable(manuals, round(len(items) * UNANSWERABLE_SHARE / (1 - UNANSWERABLE_SHARE)), rng)
@@ -937,9 +959,6 @@ def generate(manuals: Sequence[Manual], seed: int = SEED) -> dict[str, list[dict
             else ("heldout" if _h(item.question) < HELDOUT_SHARE else "tune")
         )
         splits[split].append(_record(item))
-    for split, records in splits.items():
-        for number, record in enumerate(records, start=1):
-            record["id"] = f"{'t' if split == 'tune' else 'h'}{number:03d}"
     return splits
 
 

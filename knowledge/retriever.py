@@ -53,7 +53,7 @@ from knowledge.text import (
 log = logging.getLogger(__name__)
 
 Mode = Literal["hybrid", "fts", "vector"]
-CANDIDATES = 40
+CANDIDATES = 60
 NEAR_DUPLICATE = 0.8  # share of words two passages share to count as the same text
 _DENSE_WORD = re.compile(r"[^\W_]+(?:[.\-/][^\W_]+)*")  # a word with its inner dots, hyphens, slashes
 _VERSION = re.compile(r"(?<!\d)(?<!\d\.)\d{1,2}\.\d{1,3}(?!\d|\.\d)")  # "2.16", "v3.05"; not a date "24.05.2019"
@@ -64,9 +64,10 @@ COVER_CHARS = 300  # the opening of a manual's first page, where it names its pr
 _COLUMNS = ["file", "title", "page", "ordinal", "section", "text", "terms"]
 _FTS_COLUMNS = [*_COLUMNS, "_score"]
 _VECTOR_COLUMNS = [*_COLUMNS, "_distance"]
-# Chosen by bench/tune.py (coordinate ascent on the generated tune split, 429
-# questions; reported on its held-out split, qa-dev and qa-extra): see docs/retrieval.md.
-LEXICAL_SHARE = 0.75
+# Chosen by bench/tune.py (coordinate ascent on the generated tune split, 1 542
+# questions in four draws; reported on its held-out split, qa-dev, qa-extra and the blind
+# sets): see docs/retrieval.md.
+LEXICAL_SHARE = 0.6
 
 
 class Reranker(Protocol):
@@ -95,8 +96,8 @@ class Ranking:
     support: float = 0.0  # share of a page's second-best chunk added to its best
     neighbour: float = 0.1  # share of an adjacent page's best chunk added (tables that run on)
     named: float = 0.2  # added for a manual the question names by model or version
-    row: float = 1.0  # times the share of the question's topic one line of the chunk (a table row) holds
-    heading: float = 0.2  # times the share of the question's topic the chunk's section heading holds
+    row: float = 0.5  # times the share of the question's topic one line of the chunk (a table row) holds
+    heading: float = 0.0  # times the share of the question's topic the chunk's section heading holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,7 +469,8 @@ def _fuse(
         row_share, heading_share = _field_matches(c.row, plan) if structured else (0.0, 0.0)
         c = replace(c, cosine=cosines[c.key], row_share=row_share, heading_share=heading_share)
         scored.append(replace(c, score=score(c)))
-    return sorted(scored, key=lambda c: c.score, reverse=True)
+    # A table of contents names sections and answers from none: its chunks come after the others.
+    return sorted(scored, key=lambda c: (not _contents(c.row), c.score), reverse=True)
 
 
 def _with_closest(found: pa.Table | None, query: Vectors, dense: str = "windows") -> list[dict[str, object]]:
@@ -488,6 +490,12 @@ def _with_closest(found: pa.Table | None, query: Vectors, dense: str = "windows"
     for row, cosine in zip(rows, closest.tolist(), strict=True):
         row["closest"] = cosine
     return rows
+
+
+def _contents(row: dict[str, object]) -> bool:
+    """Most of the chunk's lines are contents lines (a heading, dot leaders, a page number)."""
+    lines = [line for line in str(row.get("text", "")).splitlines() if line.strip()]
+    return sum(bool(_CONTENTS_LINE.search(line)) for line in lines) * 2 > len(lines)
 
 
 def _fields(row: dict[str, object]) -> tuple[set[str], set[str], list[set[str]]]:
@@ -554,7 +562,11 @@ def _per_page(candidates: list[Candidate], state: IndexState, ranking: Ranking) 
         )
         return best[page].score + ranking.support * second.get(page, 0.0) + ranking.neighbour * around
 
-    scored = sorted(((page_score(page), c) for page, c in best.items()), key=lambda pair: pair[0], reverse=True)
+    scored = sorted(
+        ((page_score(page), c) for page, c in best.items()),
+        key=lambda pair: (not _contents(pair[1].row), pair[0]),  # contents pages last (``_fuse``)
+        reverse=True,
+    )
     return [
         Passage(
             c.key[0],
