@@ -933,8 +933,9 @@ def generate(manuals: Sequence[Manual], seed: int = SEED) -> dict[str, list[dict
     splits: dict[str, list[dict[str, object]]] = {"tune": [], "heldout": draws[0]["heldout"]}
     for drawn in draws:
         for record in drawn["tune"]:
-            if fold(str(record["question"])) not in seen:
-                seen.add(fold(str(record["question"])))
+            folded = fold(str(record["question"]))
+            if folded not in seen:
+                seen.add(folded)
                 splits["tune"].append(record)
     for split, records in splits.items():
         for number, record in enumerate(records, start=1):

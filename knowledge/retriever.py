@@ -85,6 +85,7 @@ class Candidate:
     score: float = 0.0
     row_share: float = 0.0  # share of the question's topic (rarity-weighted) in the chunk's best line
     heading_share: float = 0.0  # ... in its section heading
+    contents: bool = False  # mostly lines of a table of contents (``_contents``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,10 +468,12 @@ def _fuse(
     scored = []
     for c in found.values():
         row_share, heading_share = _field_matches(c.row, plan) if structured else (0.0, 0.0)
-        c = replace(c, cosine=cosines[c.key], row_share=row_share, heading_share=heading_share)
+        c = replace(
+            c, cosine=cosines[c.key], row_share=row_share, heading_share=heading_share, contents=_contents(c.row)
+        )
         scored.append(replace(c, score=score(c)))
     # A table of contents names sections and answers from none: its chunks come after the others.
-    return sorted(scored, key=lambda c: (not _contents(c.row), c.score), reverse=True)
+    return sorted(scored, key=lambda c: (not c.contents, c.score), reverse=True)
 
 
 def _with_closest(found: pa.Table | None, query: Vectors, dense: str = "windows") -> list[dict[str, object]]:
@@ -564,7 +567,7 @@ def _per_page(candidates: list[Candidate], state: IndexState, ranking: Ranking) 
 
     scored = sorted(
         ((page_score(page), c) for page, c in best.items()),
-        key=lambda pair: (not _contents(pair[1].row), pair[0]),  # contents pages last (``_fuse``)
+        key=lambda pair: (not pair[1].contents, pair[0]),  # contents pages last (``_fuse``)
         reverse=True,
     )
     return [
